@@ -1,0 +1,49 @@
+# headstyle: every task a contributor runs. `make demo` and `make test` set themselves up on a
+# fresh machine (a venv in .venv with the CPU build of torch 2.13 and the package in dev mode).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: install demo test export clean readme docs nbs unit nbtest sync screenshot
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: settings.ini setup.py
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	# torch first: the CPU wheel; the package's torch range (<2.14) then installs nothing more
+	$(PY) -m pip install -q "$(TORCH)" 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -m pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
+	$(PY) -c "import torch, headstyle, nbdev; print('installed: torch', torch.__version__, '| headstyle', headstyle.__version__, '| nbdev', nbdev.__version__)"
+	@touch $@
+
+demo: install
+	$(BIN)/headstyle cameras --out headstyle-out
+
+# the whole suite, in the order a failure is cheapest to find
+test: install
+	$(PY) tools/check_sync.py
+	$(PY) tools/make_readme.py --check
+	$(BIN)/nbdev_test --n_workers 2
+	$(PY) tools/build_docs.py
+	$(BIN)/pytest tests/ -q
+
+export: install
+	$(BIN)/nbdev_export
+
+clean: install
+	$(BIN)/nbdev_clean
+
+readme: install
+	$(PY) tools/make_readme.py
+
+docs: install
+	$(PY) tools/build_docs.py
+
+# re-run every notebook and store its outputs (the docs show them), then clean
+nbs: install
+	cd nbs && for nb in [0-9]*.ipynb index.ipynb; do ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+	$(BIN)/nbdev_clean
