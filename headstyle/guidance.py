@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'toy_scores', 'toy_flow', 'ld_grad', 'distill_grad']
+__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'toy_scores', 'toy_flow', 'ld_grad', 'distill_grad', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'ToyHead', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
 
 # %% ../nbs/05_sds.ipynb #c007
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -355,3 +355,176 @@ def loss(self:Guide, out:GuideOutput, # a query of this guide
     c = self.config
     g = clean_grad(distill_grad(out, c, self.alphas_cumprod), mask, c.grad_scale, c.grad_clamp)
     return inject(out.latents, g)
+
+# %% ../nbs/07_mirror.ipynb #c004
+from .cameras import mirror_camera, camera_rays
+
+# %% ../nbs/07_mirror.ipynb #c007
+MIRROR_WEIGHTS = (0.75, 0.25)   # base view, mirrored view (the authors' runs)
+
+def mirror_batch(c:Tensor, # (B, 25) base camera vectors
+                )->Tensor: # (2B, 25) base cameras, then their mirrors
+    "Camera batch of base views followed by their yaw-mirrored views."
+    return torch.cat([c, mirror_camera(c)])
+
+def split_mirror(x:Tensor, # (2B, ...) a batch rendered at `mirror_batch` cameras
+                )->tuple[Tensor, Tensor]: # base (B, ...), mirrored (B, ...)
+    "Split a mirror batch into its base and mirrored halves."
+    if len(x) % 2: raise ValueError(f"a mirror batch has an even length (base views, then mirrors), got {len(x)}")
+    return x[:len(x) // 2], x[len(x) // 2:]
+
+def mirror_grad(grad:Tensor, # (B, C, H, W) gradient for the base views
+                weights=MIRROR_WEIGHTS, # (w_base, w_mirror)
+               )->Tensor: # (2B, C, H, W) gradient for the whole mirror batch
+    "Weighted gradient for base views and, flipped left-right, for their mirrored views."
+    return torch.cat([weights[0] * grad, weights[1] * grad.flip(-1)])
+
+# %% ../nbs/07_mirror.ipynb #c010
+@patch
+def mirror_loss(self:Guide, out:GuideOutput, # a query on the base views
+                mirror_latents:Tensor, # (B, 4, h, w) latents of the mirrored views, with grad
+                mask:Tensor|None=None, # (B, 1, H, W) foreground mask of the frozen base renders
+                weights=MIRROR_WEIGHTS, # (w_base, w_mirror)
+               )->Tensor: # scalar; backward() reaches both views
+    "Distillation loss of a query, its gradient also injected flipped on the mirrored views."
+    c = self.config
+    g = clean_grad(distill_grad(out, c, self.alphas_cumprod), mask, c.grad_scale, c.grad_clamp)
+    return inject(torch.cat([out.latents, mirror_latents]), mirror_grad(g, weights))
+
+# %% ../nbs/07_mirror.ipynb #c012
+class ToyHead(torch.nn.Module):
+    "A ray-traced ellipsoid 'head', differentiable in its radii and colours; mirror-symmetric unless told otherwise."
+    def __init__(self, radii=(0.3, 0.38, 0.32), # semi-axes along x, y, z
+                 seed:int=0, # seeds the colour weights
+                 symmetric:bool=True, # False adds a colour term odd in x
+                ):
+        super().__init__()
+        self.radii = torch.nn.Parameter(torch.tensor(radii, dtype=torch.float32))
+        self.colour = torch.nn.Parameter(torch.randn(3, 5, generator=torch.Generator().manual_seed(seed)))
+        self.symmetric = symmetric
+
+    def _render(self, c:Tensor, res:int)->tuple[Tensor, Tensor, Tensor]:
+        o, d = camera_rays(c, res)                                               # (N, P, 3) each
+        os_, ds = o / self.radii, d / self.radii
+        a, b, q = (ds * ds).sum(-1), 2 * (os_ * ds).sum(-1), (os_ * os_).sum(-1) - 1
+        disc = b * b - 4 * a * q
+        hit = disc > 0
+        t = (-b - disc.clamp_min(1e-12).sqrt()) / (2 * a)
+        p = o + t[..., None] * d
+        n = torch.nn.functional.normalize(p / self.radii ** 2, dim=-1)
+        x = p[..., 0] if not self.symmetric else p[..., 0].abs()
+        eyes = torch.exp(-((p[..., 0].abs() - 0.12) ** 2 + (p[..., 1] + 0.05) ** 2) / 0.004) * (n[..., 2] > 0)
+        feats = torch.stack([torch.ones_like(x), n[..., 0] ** 2, n[..., 1], 4 * x * n[..., 2], eyes], -1)
+        light = torch.tensor([0., 0.5, 1.]) / 1.25 ** 0.5                        # in front, above (world y up)
+        shade = 0.35 + 0.65 * (n @ light).clamp_min(0)
+        rgb = torch.sigmoid(feats @ self.colour.T) * shade[..., None] * 2 - 1
+        img = torch.where(hit[..., None], rgb, torch.ones_like(rgb))
+        depth = torch.where(hit, t, torch.zeros_like(t))
+        shape = (len(c), res, res)
+        return (img.reshape(*shape, 3).permute(0, 3, 1, 2), depth.reshape(*shape)[:, None],
+                hit.float().reshape(*shape)[:, None])
+
+    def forward(self, c:Tensor, # (N, 25) camera vectors
+                resolution:int=32, # side of image_raw
+               )->dict: # image (N, 3, 2R, 2R), image_raw (N, 3, R, R) in [-1, 1], image_depth, image_mask (N, 1, R, R)
+        "Render dict in the generator's format."
+        raw, depth, mask = self._render(c, resolution)
+        return dict(image=self._render(c, 2 * resolution)[0], image_raw=raw, image_depth=depth, image_mask=mask)
+
+# %% ../nbs/08_grid.ipynb #c005
+def to_grid(views:Tensor, # (4B, C, H, W) or (B, 4, C, H, W): views of B heads, 4 each
+           )->Tensor: # (B, C, 2H, 2W) grids, views 0 1 / 2 3
+    "Tile four views per head into a 2x2 grid image."
+    if views.ndim == 4:
+        if len(views) % 4: raise ValueError(f"expected 4 views per head, got a batch of {len(views)}")
+        views = views.reshape(-1, 4, *views.shape[1:])
+    if views.ndim != 5 or views.shape[1] != 4:
+        raise ValueError(f"expected views of shape (4B, C, H, W) or (B, 4, C, H, W), got {tuple(views.shape)}")
+    top, bottom = torch.cat([views[:, 0], views[:, 1]], -1), torch.cat([views[:, 2], views[:, 3]], -1)
+    return torch.cat([top, bottom], -2)
+
+def from_grid(grid:Tensor, # (B, C, 2H, 2W) grids
+             )->Tensor: # (4B, C, H, W) the views, head by head
+    "The four views of 2x2 grid images (the inverse of `to_grid`)."
+    H, W = grid.shape[-2] // 2, grid.shape[-1] // 2
+    if grid.ndim != 4 or grid.shape[-2] != 2 * H or grid.shape[-1] != 2 * W:
+        raise ValueError(f"expected grids (B, C, 2H, 2W) with even sides, got {tuple(grid.shape)}")
+    tiles = [grid[..., :H, :W], grid[..., :H, W:], grid[..., H:, :W], grid[..., H:, W:]]
+    return torch.stack(tiles, 1).flatten(0, 1)
+
+# %% ../nbs/08_grid.ipynb #c008
+def grid_views(render:dict, # generator output with 'image' (N, 3, S, S) and 'image_raw' (N, 3, R, R)
+               before_sr:bool=True, # True: image_raw upsampled; False: the SR output image
+               size:int|None=None, # tile side; None: the side of render['image']
+              )->Tensor: # (N, 3, size, size) views to tile
+    "The views a grid is made of, taken before or after super-resolution."
+    x = render['image_raw'] if before_sr else render['image']
+    size = size or render['image'].shape[-1]
+    if x.shape[-1] == size: return x
+    return F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False, antialias=x.shape[-1] > size)
+
+# %% ../nbs/08_grid.ipynb #c014
+def depth_control(depth:Tensor, # (N, 1, H, W) render depth (distance along the ray)
+                  mask:Tensor|None=None, # (N, 1, H, W) foreground mask; None: depth > 0
+                  eps:float=1e-6, # guards flat depth maps
+                 )->Tensor: # (N, 3, H, W) in [0, 1], near = 1, background = 0
+    "Depth ControlNet image of renders: per-view normalized inverse depth ordering, 3 channels."
+    fg = (depth > 0) if mask is None else (mask > 0.5)
+    big = torch.finfo(depth.dtype).max
+    lo = torch.where(fg, depth, torch.full_like(depth, big)).amin((1, 2, 3), keepdim=True)
+    hi = torch.where(fg, depth, torch.full_like(depth, -big)).amax((1, 2, 3), keepdim=True)
+    x = ((hi - depth) / (hi - lo).clamp_min(eps)).clamp(0, 1)
+    return torch.where(fg, x, torch.zeros_like(x)).expand(-1, 3, -1, -1).contiguous()
+
+# %% ../nbs/09_rank.ipynb #c005
+RANK_WEIGHTS = (1.0, 0.75, 0.5, 0.25)   # singular value weights, largest first (the paper)
+
+def match_channel_stats(x:Tensor, # (B, C, H, W) tensor to adjust
+                ref:Tensor, # (B, C, H, W) tensor whose statistics to take
+                eps:float=1e-8, # guards constant channels
+               )->Tensor: # (B, C, H, W)
+    "Give each channel of `x` the mean and standard deviation of the same channel of `ref`."
+    s, m = torch.std_mean(ref.flatten(2), -1, keepdim=True)
+    sx, mx = torch.std_mean(x.flatten(2), -1, keepdim=True)
+    return ((x.flatten(2) - mx) / (sx + eps) * s + m).reshape(x.shape)
+
+def _check_weights(score:Tensor, weights)->None:
+    if score.ndim != 4: raise ValueError(f"expected a score of shape (B, C, H, W), got {tuple(score.shape)}")
+    if len(weights) != score.shape[1]:
+        raise ValueError(f"need one weight per channel: {len(weights)} weights for {score.shape[1]} channels")
+
+def rank_weight_svd(score:Tensor, # (B, C, H, W) latent score
+                    weights=RANK_WEIGHTS, # C weights, for the singular values in decreasing order
+                    match_stats:bool=True, # restore each channel's mean and std
+                   )->Tensor: # (B, C, H, W)
+    "Rank weighting by definition, one SVD per sample (the reference for `rank_weight`)."
+    _check_weights(score, weights)
+    w = torch.tensor(weights, dtype=score.dtype, device=score.device)
+    out = []
+    for A in score:
+        U, S, Vh = torch.linalg.svd(A.flatten(1), full_matrices=False)
+        out.append((U * (w * S)) @ Vh)
+    r = torch.stack(out).reshape(score.shape)
+    return match_channel_stats(r, score) if match_stats else r
+
+# %% ../nbs/09_rank.ipynb #c007
+def rank_weight(score:Tensor, # (B, C, H, W) latent score
+                weights=RANK_WEIGHTS, # C weights, for the singular values in decreasing order
+                match_stats:bool=True, # restore each channel's mean and std
+                eps:float=1e-8, # guards constant channels
+               )->Tensor: # (B, C, H, W)
+    "Reweight the singular values of each sample's (C, H*W) score, batched through the C x C Gram matrix."
+    _check_weights(score, weights)
+    B, C = score.shape[:2]
+    A = score.flatten(2)                                                   # (B, C, n)
+    Ad = A.double()
+    G = Ad @ Ad.mT                                                         # (B, C, C) = U S^2 U^T
+    U = torch.linalg.eigh(G)[1]                                            # eigenvalues ascending
+    w = torch.tensor(weights, dtype=torch.float64, device=score.device).flip(0)
+    P = (U * w) @ U.mT                                                     # U W U^T
+    if not match_stats: return (P.to(A.dtype) @ A).reshape(score.shape)
+    n, m = A.shape[-1], Ad.mean(-1, keepdim=True)                          # (B, C, 1) channel means
+    def std(M):                                                            # std of the rows of M A
+        return (((M @ G * M).sum(-1, keepdim=True) - n * (M @ m) ** 2) / (n - 1)).clamp_min(0).sqrt()
+    k = std(torch.eye(C, dtype=torch.float64, device=score.device)) / (std(P) + eps)
+    return torch.baddbmm((m - k * (P @ m)).to(A.dtype), (k * P).to(A.dtype), A).reshape(score.shape)
