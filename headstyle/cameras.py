@@ -121,7 +121,7 @@ def mirror_camera(c, # (N, 25) camera vectors
     c[:, MIRROR_IDX] = -c[:, MIRROR_IDX]
     return c
 
-# %% ../nbs/00_cameras.ipynb #c027
+# %% ../nbs/00_cameras.ipynb #c028
 SINGLE_YAW, SINGLE_PITCH = (-math.pi / 3, math.pi / 3), (-math.pi / 6, math.pi / 6)
 GRID_YAW, GRID_PITCH = (-math.pi, math.pi), (-math.pi / 6, math.pi / 6)
 INFERENCE_YAWS = tuple(math.radians(a) for a in (-90, -30, 0, 30, 90))   # the paper's strips, at pitch 10 deg
@@ -148,7 +148,7 @@ def sample_cameras(n:int, # number of cameras
     "Random look-at cameras with uniform yaw and pitch."
     return camera_params(*sample_angles(n, yaw_range, pitch_range, generator), radius=radius, fov=fov)
 
-# %% ../nbs/00_cameras.ipynb #c032
+# %% ../nbs/00_cameras.ipynb #c033
 def pixel_uv(resolution:int, # image side in pixels
             )->Tensor: # (R*R, 2) normalized (u, v) pixel centres, row-major
     "Normalized pixel-centre coordinates of a square image."
@@ -175,7 +175,7 @@ def camera_rays(c, # (N, 25) camera vectors
     "One ray per pixel centre of an R x R image, row-major, for a batch of cameras."
     return uv_rays(c, pixel_uv(resolution))
 
-# %% ../nbs/00_cameras.ipynb #c038
+# %% ../nbs/00_cameras.ipynb #c041
 def frustum_lines(c, # (N, 25) camera vectors
                   depth:float=0.6, # distance from the apex to the drawn image plane
                  )->Tensor: # (N, 17, 3) points; NaN rows separate the line strips
