@@ -54,3 +54,7 @@ def test_cameras_page_screenshot(docs, tmp_path):
     assert hi - lo > 100, 'blank screenshot'
     dark = sum(im.histogram()[:128]) / (im.size[0] * im.size[1])
     assert 0.005 < dark < 0.5, f'screenshot looks wrong: {dark:.3f} of the pixels are dark'
+
+def test_one_quarto_config():
+    "nbdev reads nbs/_quarto.yml; it is the top-level _quarto.yml."
+    assert (ROOT/'nbs'/'_quarto.yml').resolve() == (ROOT/'_quarto.yml').resolve()

@@ -77,10 +77,14 @@ PAGE_CSS = """
 </style>
 """
 
-def sidebar(pages:list, active:str)->str:
+def site_title()->str:
+    "The site's title from the top-level _quarto.yml (the file nbs/_quarto.yml links to)."
+    return (yaml.safe_load((ROOT/'_quarto.yml').read_text()) or {}).get('website', {}).get('title', 'headstyle')
+
+def sidebar(pages:list, active:str, site:str)->str:
     links = ''.join(f'<a class="page{" active" if stem == active else ""}" href="{stem}.html">{html.escape(title or stem)}</a>'
                     for stem, title in pages)
-    return f'<nav id="hs-sidebar"><h2><a href="index.html">headstyle</a></h2>{links}</nav>'
+    return f'<nav id="hs-sidebar"><h2><a href="index.html">{html.escape(site)}</a></h2>{links}</nav>'
 
 def proc_nbs():
     "What `nbdev_proc_nbs` does, minus its attempt to install quarto: nbs/ -> _proc/."
@@ -107,7 +111,7 @@ def main()->int:
         nb = nbformat.read(path, as_version=4)
         title, _ = prepare(nb)
         prepared.append((path.stem, title or path.stem, nb))
-    pages = [(stem, title) for stem, title, _ in prepared]
+    pages, site = [(stem, title) for stem, title, _ in prepared], site_title()
     for stem, title, nb in prepared:
         try:
             body, _ = exporter.from_notebook_node(nb)
@@ -116,9 +120,9 @@ def main()->int:
         body = body.replace('<head>', '<head>' + MATHJAX_FONTS, 1)
         body = body.replace('</head>', '<script src="plotly.min.js"></script><link rel="stylesheet" href="styles.css">'
                             + PAGE_CSS + '</head>', 1)
-        body = re.sub(r'<body([^>]*)>', lambda m: f'<body{m.group(1)}>{sidebar(pages, stem)}<div id="hs-main">', body, count=1)
+        body = re.sub(r'<body([^>]*)>', lambda m: f'<body{m.group(1)}>{sidebar(pages, stem, site)}<div id="hs-main">', body, count=1)
         body = body.replace('</body>', '</div></body>', 1)
-        body = re.sub(r'<title>.*?</title>', f'<title>{html.escape(title)} – headstyle</title>', body, count=1, flags=re.S)
+        body = re.sub(r'<title>.*?</title>', f'<title>{html.escape(title)} – {html.escape(site)}</title>', body, count=1, flags=re.S)
         (OUT/f'{stem}.html').write_text(body, encoding='utf-8')
     print(f"docs: wrote {len(prepared) - len(failed)} of {len(prepared)} pages to {OUT.relative_to(ROOT)}/")
     return 1 if failed else 0
