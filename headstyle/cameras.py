@@ -12,7 +12,7 @@ from torch import Tensor
 __all__ = ['FOV', 'RADIUS', 'MIRROR_IDX', 'SINGLE_YAW', 'SINGLE_PITCH', 'GRID_YAW', 'GRID_PITCH', 'INFERENCE_YAWS',
            'INFERENCE_PITCH', 'fov_to_intrinsics', 'sphere_origin', 'lookat_matrix', 'lookat_pose', 'camera_params',
            'check_cameras', 'split_cameras', 'camera_angles', 'mirror_camera', 'sample_angles', 'sample_cameras',
-           'pixel_uv', 'uv_rays', 'camera_rays', 'frustum_lines', 'camera_figure']
+           'pixel_uv', 'uv_rays', 'camera_rays', 'frustum_lines', 'camera_figure', 'plot_cameras']
 
 # %% ../nbs/00_cameras.ipynb #c006
 FOV = 18.837     # degrees, PanoHead / EG3D FFHQ field of view
@@ -210,3 +210,20 @@ def camera_figure(groups:dict, # name -> (N, 25) camera vectors
     fig.update_layout(title=title, height=520, margin=dict(l=0, r=0, t=40, b=0),
                       scene=dict(aspectmode='data', xaxis_title='x', yaxis_title='z (face)', zaxis_title='y (up)'))
     return fig
+
+# %% ../nbs/00_cameras.ipynb #c044
+def plot_cameras(groups:dict, # name -> (N, 25) camera vectors
+                 depth:float=0.6, # frustum depth
+                 axs=None, # two matplotlib axes (default: a new figure)
+                ):
+    "Top (x-z) and side (z-y) views of camera frustums, one colour per group."
+    import matplotlib.pyplot as plt
+    if axs is None: _, axs = plt.subplots(1, 2, figsize=(8, 4))
+    for i, (name, c) in enumerate(groups.items()):
+        pts = frustum_lines(c, depth).reshape(-1, 3)
+        for ax, (a, b) in zip(axs, [(0, 2), (2, 1)]): ax.plot(pts[:, a], pts[:, b], color=f'C{i}', lw=1, label=name)
+    for ax, (xl, yl), title in zip(axs, [('x', 'z'), ('z', 'y')], ['from above (face looks to +z)', 'from the side (y up)']):
+        ax.add_patch(plt.Circle((0, 0), 0.45, color='0.85')); ax.add_patch(plt.Circle((0, 0), RADIUS, fill=False, ls=':', color='0.6'))
+        ax.set(xlabel=xl, ylabel=yl, title=title, aspect='equal', xlim=(-3.2, 3.2), ylim=(-3.2, 3.2))
+    axs[0].legend(fontsize=8, loc='lower right')
+    return axs

@@ -52,7 +52,9 @@ def prepare(nb)->tuple[str, str]:
             if flags.get('echo') == 'false': cell.metadata['transient'] = {'remove_source': True}
             for o in cell.get('outputs', []):
                 data = o.get('data', {})
-                if 'application/vnd.plotly.v1+json' in data:
+                if 'application/vnd.jupyter.widget-view+json' in data:
+                    o['data'] = {'text/html': '<p class="widget-note"><em>Interactive controls: run this notebook in Jupyter to use them.</em></p>'}
+                elif 'application/vnd.plotly.v1+json' in data:
                     o['data'] = {'text/html': plotly_html(data['application/vnd.plotly.v1+json'])}
         cells.append(cell)
     nb.cells = cells
