@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install demo test export clean readme docs nbs unit nbtest sync screenshot
+.PHONY: install demo test export clean readme docs nbs browser
 
 install: $(VENV)/.installed
 
@@ -24,12 +24,20 @@ demo: install
 	$(BIN)/headstyle cameras --out headstyle-out
 
 # the whole suite, in the order a failure is cheapest to find
-test: install
+test: install browser
 	$(PY) tools/check_sync.py
 	$(PY) tools/make_readme.py --check
 	$(BIN)/nbdev_test --n_workers 2
 	$(PY) tools/build_docs.py
 	$(BIN)/pytest tests/ -q
+
+# headless Chromium for the docs page check: Debian's package, installed only when missing
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then echo "browser: $$(command -v chromium || command -v chromium-browser)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "browser: installing Debian's chromium for the docs check"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "browser: apt could not install chromium; the docs browser check will be skipped"; \
+	else echo "browser: no chromium and no apt (as root) here; the docs browser check will be skipped"; fi
 
 export: install
 	$(BIN)/nbdev_export

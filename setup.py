@@ -12,7 +12,7 @@ cfg = cfg['DEFAULT']
 for key in 'version description keywords author author_email'.split():
     if key not in cfg: raise ValueError(f"settings.ini lacks the required key {key!r}")
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+licenses = {'apache2': 'Apache-2.0'}   # SPDX expression
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable']
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
@@ -28,13 +28,12 @@ setuptools.setup(
     description=cfg['description'],
     long_description=Path('README.md').read_text(encoding='utf-8') if Path('README.md').exists() else '',
     long_description_content_type='text/markdown',
-    license=lic[0],
+    license=lic,
     author=cfg['author'], author_email=cfg['author_email'],
     url=cfg['git_url'],
     keywords=cfg['keywords'],
     classifiers=[f"Development Status :: {statuses[int(cfg['status'])]}",
                  f"Intended Audience :: {cfg['audience'].title()}",
-                 f"License :: {lic[1]}",
                  f"Natural Language :: {cfg['language'].title()}"] +
                 [f'Programming Language :: Python :: {v}' for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=['headstyle', 'headstyle.*']),

@@ -12,7 +12,7 @@ from torch import Tensor
 __all__ = ['FOV', 'RADIUS', 'MIRROR_IDX', 'SINGLE_YAW', 'SINGLE_PITCH', 'GRID_YAW', 'GRID_PITCH', 'INFERENCE_YAWS',
            'INFERENCE_PITCH', 'fov_to_intrinsics', 'sphere_origin', 'lookat_matrix', 'lookat_pose', 'camera_params',
            'check_cameras', 'split_cameras', 'camera_angles', 'mirror_camera', 'sample_angles', 'sample_cameras',
-           'pixel_uv', 'uv_rays', 'camera_rays', 'frustum_lines', 'camera_figure']
+           'pixel_uv', 'uv_rays', 'camera_rays', 'frustum_lines', 'camera_figure', 'plot_cameras']
 
 # %% ../nbs/00_cameras.ipynb #c006
 FOV = 18.837     # degrees, PanoHead / EG3D FFHQ field of view
@@ -121,7 +121,7 @@ def mirror_camera(c, # (N, 25) camera vectors
     c[:, MIRROR_IDX] = -c[:, MIRROR_IDX]
     return c
 
-# %% ../nbs/00_cameras.ipynb #c027
+# %% ../nbs/00_cameras.ipynb #c028
 SINGLE_YAW, SINGLE_PITCH = (-math.pi / 3, math.pi / 3), (-math.pi / 6, math.pi / 6)
 GRID_YAW, GRID_PITCH = (-math.pi, math.pi), (-math.pi / 6, math.pi / 6)
 INFERENCE_YAWS = tuple(math.radians(a) for a in (-90, -30, 0, 30, 90))   # the paper's strips, at pitch 10 deg
@@ -148,7 +148,7 @@ def sample_cameras(n:int, # number of cameras
     "Random look-at cameras with uniform yaw and pitch."
     return camera_params(*sample_angles(n, yaw_range, pitch_range, generator), radius=radius, fov=fov)
 
-# %% ../nbs/00_cameras.ipynb #c032
+# %% ../nbs/00_cameras.ipynb #c033
 def pixel_uv(resolution:int, # image side in pixels
             )->Tensor: # (R*R, 2) normalized (u, v) pixel centres, row-major
     "Normalized pixel-centre coordinates of a square image."
@@ -175,7 +175,7 @@ def camera_rays(c, # (N, 25) camera vectors
     "One ray per pixel centre of an R x R image, row-major, for a batch of cameras."
     return uv_rays(c, pixel_uv(resolution))
 
-# %% ../nbs/00_cameras.ipynb #c038
+# %% ../nbs/00_cameras.ipynb #c041
 def frustum_lines(c, # (N, 25) camera vectors
                   depth:float=0.6, # distance from the apex to the drawn image plane
                  )->Tensor: # (N, 17, 3) points; NaN rows separate the line strips
@@ -210,3 +210,20 @@ def camera_figure(groups:dict, # name -> (N, 25) camera vectors
     fig.update_layout(title=title, height=520, margin=dict(l=0, r=0, t=40, b=0),
                       scene=dict(aspectmode='data', xaxis_title='x', yaxis_title='z (face)', zaxis_title='y (up)'))
     return fig
+
+# %% ../nbs/00_cameras.ipynb #c044
+def plot_cameras(groups:dict, # name -> (N, 25) camera vectors
+                 depth:float=0.6, # frustum depth
+                 axs=None, # two matplotlib axes (default: a new figure)
+                ):
+    "Top (x-z) and side (z-y) views of camera frustums, one colour per group."
+    import matplotlib.pyplot as plt
+    if axs is None: _, axs = plt.subplots(1, 2, figsize=(8, 4))
+    for i, (name, c) in enumerate(groups.items()):
+        pts = frustum_lines(c, depth).reshape(-1, 3)
+        for ax, (a, b) in zip(axs, [(0, 2), (2, 1)]): ax.plot(pts[:, a], pts[:, b], color=f'C{i}', lw=1, label=name)
+    for ax, (xl, yl), title in zip(axs, [('x', 'z'), ('z', 'y')], ['from above (face looks to +z)', 'from the side (y up)']):
+        ax.add_patch(plt.Circle((0, 0), 0.45, color='0.85')); ax.add_patch(plt.Circle((0, 0), RADIUS, fill=False, ls=':', color='0.6'))
+        ax.set(xlabel=xl, ylabel=yl, title=title, aspect='equal', xlim=(-3.2, 3.2), ylim=(-3.2, 3.2))
+    axs[0].legend(fontsize=8, loc='lower right')
+    return axs

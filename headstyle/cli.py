@@ -28,10 +28,14 @@ def cmd_cameras(args)->int:
            'grid views': sample_cameras(args.n, GRID_YAW, GRID_PITCH, generator=g),
            'inference yaws': camera_params(torch.tensor(INFERENCE_YAWS), INFERENCE_PITCH)}
     out = Path(args.out)
-    try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise SystemExit(f"headstyle: error: cannot create output folder {out}: {e.strerror}")
     path = out/'cameras.html'
-    camera_figure(rig, title="headstyle: the paper's camera ranges").write_html(path, include_plotlyjs=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fig = camera_figure(rig, title="headstyle: the paper's camera ranges")
+        fig.write_html(path, include_plotlyjs=True)
+    except OSError as e:
+        print(f"headstyle: error: cannot write {path}: {e.strerror} (choose another --out folder)", file=sys.stderr)
+        return 2
     for name, c in rig.items():
         yaw, pitch = camera_angles(c)
         print(f"{name:>15}: {len(c):3d} cameras, yaw {math.degrees(yaw.min()):7.1f}..{math.degrees(yaw.max()):6.1f} deg, "

@@ -1,0 +1,60 @@
+"""The quarto-free docs site: a page per notebook, and one page checked in headless Chromium."""
+import json, re, shutil, subprocess, sys
+import pytest
+from conftest import ROOT
+
+DOCS = ROOT/'_docs'
+CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                '--virtual-time-budget=20000']
+
+@pytest.fixture(scope='module')
+def docs():
+    if not (DOCS/'index.html').exists():
+        subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py')], check=True, cwd=ROOT, timeout=900)
+    return DOCS
+
+def nb_title(nb):
+    first = next(c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'markdown')
+    return re.match(r'#\s+(.+)', ''.join(first['source'])).group(1).strip()
+
+def test_a_page_per_notebook(docs):
+    nbs = sorted((ROOT/'nbs').glob('*.ipynb'))
+    assert nbs
+    for nb in nbs:
+        page = docs/f'{nb.stem}.html'
+        assert page.exists(), f'no docs page for {nb.name}'
+        text = page.read_text(encoding='utf-8')
+        assert nb_title(nb) in text
+        for other in nbs: assert f'href="{other.stem}.html"' in text   # the sidebar links every page
+
+def chromium():
+    exe = next((shutil.which(n) for n in ['chromium', 'chromium-browser', 'google-chrome'] if shutil.which(n)), None)
+    if exe is None: pytest.skip('headless Chromium not found: `make test` installs Debian\'s chromium with apt where it can')
+    return exe
+
+def test_cameras_page_renders(docs, tmp_path):
+    exe, page = chromium(), (docs/'00_cameras.html').as_uri()
+    dom = subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile"}', '--dump-dom', page],
+                         capture_output=True, text=True, timeout=180).stdout
+    assert re.search(r'<h1[^>]*>\s*Cameras', dom), 'page title missing'
+    assert dom.count('class="MathJax"') >= 10, 'formulas were not typeset'
+    assert 'class="MathJax_Error"' not in dom, 'a formula failed to typeset'
+    assert 'main-svg' in dom, 'the plotly figure was not drawn'
+    assert re.search(r'<img[^>]+src="data:image/png', dom), 'matplotlib figures missing'
+
+def test_cameras_page_screenshot(docs, tmp_path):
+    from PIL import Image
+    exe, shot = chromium(), DOCS/'screenshot-00_cameras.png'
+    subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile"}', '--window-size=1280,1600',
+                    f'--screenshot={shot}', (docs/'00_cameras.html').as_uri()], capture_output=True, timeout=180)
+    im = Image.open(shot).convert('L')
+    assert im.size == (1280, 1600)
+    lo, hi = im.getextrema()
+    assert hi - lo > 100, 'blank screenshot'
+    dark = sum(im.histogram()[:128]) / (im.size[0] * im.size[1])
+    assert 0.005 < dark < 0.5, f'screenshot looks wrong: {dark:.3f} of the pixels are dark'
+
+def test_one_quarto_config():
+    "nbdev reads nbs/_quarto.yml; it is the top-level _quarto.yml."
+    assert (ROOT/'nbs'/'_quarto.yml').resolve() == (ROOT/'_quarto.yml').resolve()
