@@ -394,13 +394,14 @@ def mirror_loss(self:Guide, out:GuideOutput, # a query on the base views
 # %% ../nbs/07_mirror.ipynb #c012
 class ToyHead(torch.nn.Module):
     "A ray-traced ellipsoid 'head', differentiable in its radii and colours; mirror-symmetric unless told otherwise."
-    def __init__(self, radii=(0.3, 0.38, 0.32), # semi-axes along x, y, z
-                 seed:int=0, # seeds the colour weights
+    def __init__(self, radii=(0.2, 0.25, 0.22), # semi-axes along x, y, z
+                 seed:int=0, # seeds the perturbation of the colour weights
                  symmetric:bool=True, # False adds a colour term odd in x
                 ):
         super().__init__()
         self.radii = torch.nn.Parameter(torch.tensor(radii, dtype=torch.float32))
-        self.colour = torch.nn.Parameter(torch.randn(3, 5, generator=torch.Generator().manual_seed(seed)))
+        base = torch.tensor([[0.2, -0.6, 1.2, 0., -3.], [-0.4, -0.6, 1.0, 0., -3.], [-0.8, -0.6, 0.8, 0., -3.]])  # skin front, dark back
+        self.colour = torch.nn.Parameter(base + 0.3 * torch.randn(3, 5, generator=torch.Generator().manual_seed(seed)))
         self.symmetric = symmetric
 
     def _render(self, c:Tensor, res:int)->tuple[Tensor, Tensor, Tensor]:
@@ -413,8 +414,8 @@ class ToyHead(torch.nn.Module):
         p = o + t[..., None] * d
         n = torch.nn.functional.normalize(p / self.radii ** 2, dim=-1)
         x = p[..., 0] if not self.symmetric else p[..., 0].abs()
-        eyes = torch.exp(-((p[..., 0].abs() - 0.12) ** 2 + (p[..., 1] + 0.05) ** 2) / 0.004) * (n[..., 2] > 0)
-        feats = torch.stack([torch.ones_like(x), n[..., 0] ** 2, n[..., 1], 4 * x * n[..., 2], eyes], -1)
+        eyes = torch.exp(-((p[..., 0].abs() - 0.08) ** 2 + (p[..., 1] - 0.03) ** 2) / 0.001) * (n[..., 2] > 0)
+        feats = torch.stack([torch.ones_like(x), n[..., 1], n[..., 2], 8 * x * n[..., 2], eyes], -1)
         light = torch.tensor([0., 0.5, 1.]) / 1.25 ** 0.5                        # in front, above (world y up)
         shade = 0.35 + 0.65 * (n @ light).clamp_min(0)
         rgb = torch.sigmoid(feats @ self.colour.T) * shade[..., None] * 2 - 1
