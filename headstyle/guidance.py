@@ -47,7 +47,7 @@ def sds_weight(a:Tensor, # (B,) abar_t
     if kind not in fs: raise ValueError(f"unknown SDS weighting {kind!r}; choose one of {list(fs)}")
     return fs[kind](a)
 
-# %% ../nbs/05_sds.ipynb #c016
+# %% ../nbs/05_sds.ipynb #c017
 @dataclass
 class GuideConfig:
     "Settings of a score-distillation guide; the defaults are the paper's single-view settings."
@@ -74,7 +74,7 @@ class GuideConfig:
             raise ValueError(f"abar_index must be 'timestep' or 'step', got {self.abar_index!r}")
         sds_weight(torch.zeros(1), self.sds_weighting)
 
-# %% ../nbs/05_sds.ipynb #c019
+# %% ../nbs/05_sds.ipynb #c020
 @dataclass
 class GuideOutput:
     "One score-distillation query: latents, noise, timestep, the guided prediction and Tweedie's estimate."
@@ -91,7 +91,7 @@ class GuideOutput:
     x0_latent:Tensor    # (B, 4, h, w) Tweedie's estimate of z_0
     x0_image:Tensor|None = None  # (B, 3, H, W) the estimate decoded, in [-1, 1]
 
-# %% ../nbs/05_sds.ipynb #c020
+# %% ../nbs/05_sds.ipynb #c021
 def _bc(a:Tensor, x:Tensor)->Tensor: return a.reshape(-1, *[1] * (x.ndim - 1)).to(x)
 
 def tweedie(noisy:Tensor, # (B, 4, h, w) z_t
@@ -123,7 +123,7 @@ class Guide:
     @property
     def device(self): return self.unet.device
 
-# %% ../nbs/05_sds.ipynb #c022
+# %% ../nbs/05_sds.ipynb #c023
 @patch
 def embed(self:Guide, prompts:list[str], # B prompts
           )->Tensor: # (B, L, D) text embeddings
@@ -149,7 +149,7 @@ def decode(self:Guide, latents:Tensor, # (B, 4, h, w) scaled latents
     "Images of scaled latents."
     return self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
 
-# %% ../nbs/05_sds.ipynb #c024
+# %% ../nbs/05_sds.ipynb #c025
 @patch
 def sample_steps(self:Guide, n:int, # batch size
                   generator:torch.Generator|None=None, # seeds the draw
@@ -159,7 +159,7 @@ def sample_steps(self:Guide, n:int, # batch size
     step = torch.randint(c.min_step, c.max_step + 1, (n,), generator=generator)
     return step, self.timesteps[step]
 
-# %% ../nbs/05_sds.ipynb #c026
+# %% ../nbs/05_sds.ipynb #c027
 @patch
 def predict(self:Guide, noisy:Tensor, # (B, 4, h, w) z_t
              t:Tensor, # (B,) timesteps
@@ -180,7 +180,7 @@ def predict(self:Guide, noisy:Tensor, # (B, 4, h, w) z_t
     eps = self.unet(x, tt, encoder_hidden_states=e, **extra).sample.float()
     return eps.chunk(2)
 
-# %% ../nbs/05_sds.ipynb #c028
+# %% ../nbs/05_sds.ipynb #c029
 @patch
 def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1, 1]; or pass `latents`
            control:Tensor|None=None, # (B, 3, H, W) ControlNet images in [0, 1]
@@ -213,7 +213,7 @@ def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1,
         img = self.decode(x0).float() if decode else None
     return GuideOutput(latents, noisy, noise, step, t, a, eps_u, eps_c, eps_hat, cfg, x0, img)
 
-# %% ../nbs/05_sds.ipynb #c034
+# %% ../nbs/05_sds.ipynb #c035
 def sds_grad(eps_hat:Tensor, # (B, 4, h, w) guided noise prediction
              noise:Tensor, # (B, 4, h, w) the injected noise
              w:Tensor|float=1., # (B,) or scalar weight w(t)
@@ -222,7 +222,7 @@ def sds_grad(eps_hat:Tensor, # (B, 4, h, w) guided noise prediction
     w = torch.as_tensor(w, dtype=eps_hat.dtype, device=eps_hat.device)
     return (_bc(w, eps_hat) if w.ndim else w) * (eps_hat - noise)
 
-# %% ../nbs/05_sds.ipynb #c037
+# %% ../nbs/05_sds.ipynb #c038
 def latent_mask(mask:Tensor, # (B, 1, H, W) foreground mask in [0, 1]
                 size, # (h, w) latent size
                )->Tensor: # (B, 1, h, w) the mask averaged over each latent cell
@@ -239,7 +239,7 @@ def clean_grad(grad:Tensor, # (B, 4, h, w) latent gradient
     if mask is not None: grad = grad * latent_mask(mask, grad.shape[-2:]).to(grad)
     return (grad / scale).clamp(-clamp, clamp)
 
-# %% ../nbs/05_sds.ipynb #c040
+# %% ../nbs/05_sds.ipynb #c041
 class InjectGrad(torch.autograd.Function):
     "A loss whose gradient with respect to `latents` is `grad`."
     @staticmethod
@@ -258,7 +258,7 @@ def inject(latents:Tensor, # (B, 4, h, w) z_0 with grad
     "A scalar whose backward puts `grad` on `latents`."
     return InjectGrad.apply(latents, grad.detach().to(latents.dtype))
 
-# %% ../nbs/05_sds.ipynb #c045
+# %% ../nbs/05_sds.ipynb #c046
 def _shift(x:Tensor, dy:int, dx:int)->Tensor:
     "x[..., i + dy, j + dx], zero outside the image."
     H, W = x.shape[-2:]
@@ -308,7 +308,7 @@ def canny(images:Tensor, # (B, 3, H, W) in [-1, 1]
             edges = grown
     return edges.float().expand(-1, 3, -1, -1).contiguous()
 
-# %% ../nbs/05_sds.ipynb #c050
+# %% ../nbs/05_sds.ipynb #c051
 def toy_scores(x:Tensor, # (N, 2) points
                mus:Tensor, # (K, 2) style means
                var:float=0.5, # shared isotropic variance of every style
