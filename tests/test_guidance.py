@@ -8,7 +8,7 @@ from diffusers import (AutoencoderKL, UNet2DConditionModel, ControlNetModel, Sta
 from headstyle.guidance import *
 from headstyle.cameras import sample_cameras, mirror_camera, GRID_YAW, GRID_PITCH
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)   # tiny models: one thread is fastest, and pytest may share the cores
 WORDS = 'a photo of person the joker marble statue'.split()
 
 def make_tokenizer(folder):
