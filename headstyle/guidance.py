@@ -126,7 +126,7 @@ class Guide:
 # %% ../nbs/05_sds.ipynb #c023
 @patch
 def embed(self:Guide, prompts:list[str], # B prompts
-          )->Tensor: # (B, L, D) text embeddings
+         )->Tensor: # (B, L, D) text embeddings
     "CLIP embeddings of prompts, padded to the tokenizer's length, cached per prompt."
     for p in set(prompts) - set(self._emb):
         ids = self.tokenizer(p, padding='max_length', max_length=self.tokenizer.model_max_length,
@@ -136,8 +136,8 @@ def embed(self:Guide, prompts:list[str], # B prompts
 
 @patch
 def encode(self:Guide, images:Tensor, # (B, 3, H, W) in [-1, 1]
-            generator:torch.Generator|None=None, # seeds the posterior sample
-           )->Tensor: # (B, 4, H/f, W/f) scaled latents, with grad
+           generator:torch.Generator|None=None, # seeds the posterior sample
+          )->Tensor: # (B, 4, H/f, W/f) scaled latents, with grad
     "VAE latents of images, times the VAE's scaling factor."
     dist = self.vae.encode(images.to(self.device, self.vae.dtype)).latent_dist
     z = dist.sample(generator=generator) if self.config.sample_posterior else dist.mean
@@ -145,28 +145,29 @@ def encode(self:Guide, images:Tensor, # (B, 3, H, W) in [-1, 1]
 
 @patch
 def decode(self:Guide, latents:Tensor, # (B, 4, h, w) scaled latents
-           )->Tensor: # (B, 3, H, W) images, about [-1, 1]
+          )->Tensor: # (B, 3, H, W) images, about [-1, 1]
     "Images of scaled latents."
     return self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
 
 # %% ../nbs/05_sds.ipynb #c025
 @patch
 def sample_steps(self:Guide, n:int, # batch size
-                  generator:torch.Generator|None=None, # seeds the draw
-                 )->tuple[Tensor, Tensor]: # step indices (n,), timesteps (n,)
+                 generator:torch.Generator|None=None, # seeds the draw
+                )->tuple[Tensor, Tensor]: # step indices (n,), timesteps (n,)
     "Random DDIM step indices in the configured range and their timesteps."
     c = self.config
-    step = torch.randint(c.min_step, c.max_step + 1, (n,), generator=generator)
+    dev = generator.device if generator is not None else 'cpu'
+    step = torch.randint(c.min_step, c.max_step + 1, (n,), generator=generator, device=dev).cpu()
     return step, self.timesteps[step]
 
 # %% ../nbs/05_sds.ipynb #c027
 @patch
 def predict(self:Guide, noisy:Tensor, # (B, 4, h, w) z_t
-             t:Tensor, # (B,) timesteps
-             emb:Tensor, # (B, L, D) conditional text embeddings
-             uncond:Tensor, # (B, L, D) unconditional text embeddings
-             control:Tensor|None=None, # (B, 3, H, W) control images in [0, 1]
-            )->tuple[Tensor, Tensor]: # eps_uncond, eps_cond, (B, 4, h, w) each
+            t:Tensor, # (B,) timesteps
+            emb:Tensor, # (B, L, D) conditional text embeddings
+            uncond:Tensor, # (B, L, D) unconditional text embeddings
+            control:Tensor|None=None, # (B, 3, H, W) control images in [0, 1]
+           )->tuple[Tensor, Tensor]: # eps_uncond, eps_cond, (B, 4, h, w) each
     "Unconditional and conditional noise predictions from one batched UNet(+ControlNet) call."
     x, tt, e = torch.cat([noisy, noisy]), torch.cat([t, t]).to(self.device), torch.cat([uncond, emb])
     x = x.to(self.unet.dtype)
@@ -183,14 +184,14 @@ def predict(self:Guide, noisy:Tensor, # (B, 4, h, w) z_t
 # %% ../nbs/05_sds.ipynb #c029
 @patch
 def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1, 1]; or pass `latents`
-           control:Tensor|None=None, # (B, 3, H, W) ControlNet images in [0, 1]
-           prompt:str|list|None=None, # target prompt(s); None: the config's
-           latents:Tensor|None=None, # (B, 4, h, w) scaled latents instead of images
-           step:Tensor|int|None=None, # (B,) step indices; None: drawn from the range
-           noise:Tensor|None=None, # (B, 4, h, w) eps; None: drawn
-           generator:torch.Generator|None=None, # seeds the posterior sample, the step and the noise
-           decode:bool=True, # also decode Tweedie's estimate to an image
-          )->GuideOutput:
+             control:Tensor|None=None, # (B, 3, H, W) ControlNet images in [0, 1]
+             prompt:str|list|None=None, # target prompt(s); None: the config's
+             latents:Tensor|None=None, # (B, 4, h, w) scaled latents instead of images
+             step:Tensor|int|None=None, # (B,) step indices; None: drawn from the range
+             noise:Tensor|None=None, # (B, 4, h, w) eps; None: drawn
+             generator:torch.Generator|None=None, # seeds the posterior sample, the step and the noise
+             decode:bool=True, # also decode Tweedie's estimate to an image
+            )->GuideOutput:
     "One score-distillation query: encode, noise at a DDIM step, one guided denoiser step."
     c = self.config
     if latents is None:
@@ -201,7 +202,9 @@ def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1,
     else:
         step = torch.as_tensor(step).long().reshape(-1).expand(B)
         t = self.timesteps[step]
-    if noise is None: noise = torch.randn(latents.shape, generator=generator).to(latents)
+    if noise is None:
+        dev = generator.device if generator is not None else latents.device
+        noise = torch.randn(latents.shape, generator=generator, device=dev).to(latents)
     a = abar(self.alphas_cumprod, t).to(latents.device)
     noisy = _bc(a.sqrt(), latents) * latents.detach().float() + _bc((1 - a).sqrt(), latents) * noise
     prompts = [prompt or c.prompt] * B if prompt is None or isinstance(prompt, str) else list(prompt)
@@ -213,7 +216,7 @@ def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1,
         img = self.decode(x0).float() if decode else None
     return GuideOutput(latents, noisy, noise, step, t, a, eps_u, eps_c, eps_hat, cfg, x0, img)
 
-# %% ../nbs/05_sds.ipynb #c035
+# %% ../nbs/05_sds.ipynb #c037
 def sds_grad(eps_hat:Tensor, # (B, 4, h, w) guided noise prediction
              noise:Tensor, # (B, 4, h, w) the injected noise
              w:Tensor|float=1., # (B,) or scalar weight w(t)
@@ -222,7 +225,7 @@ def sds_grad(eps_hat:Tensor, # (B, 4, h, w) guided noise prediction
     w = torch.as_tensor(w, dtype=eps_hat.dtype, device=eps_hat.device)
     return (_bc(w, eps_hat) if w.ndim else w) * (eps_hat - noise)
 
-# %% ../nbs/05_sds.ipynb #c038
+# %% ../nbs/05_sds.ipynb #c040
 def latent_mask(mask:Tensor, # (B, 1, H, W) foreground mask in [0, 1]
                 size, # (h, w) latent size
                )->Tensor: # (B, 1, h, w) the mask averaged over each latent cell
@@ -239,7 +242,7 @@ def clean_grad(grad:Tensor, # (B, 4, h, w) latent gradient
     if mask is not None: grad = grad * latent_mask(mask, grad.shape[-2:]).to(grad)
     return (grad / scale).clamp(-clamp, clamp)
 
-# %% ../nbs/05_sds.ipynb #c041
+# %% ../nbs/05_sds.ipynb #c043
 class InjectGrad(torch.autograd.Function):
     "A loss whose gradient with respect to `latents` is `grad`."
     @staticmethod
@@ -258,7 +261,7 @@ def inject(latents:Tensor, # (B, 4, h, w) z_0 with grad
     "A scalar whose backward puts `grad` on `latents`."
     return InjectGrad.apply(latents, grad.detach().to(latents.dtype))
 
-# %% ../nbs/05_sds.ipynb #c046
+# %% ../nbs/05_sds.ipynb #c048
 def _shift(x:Tensor, dy:int, dx:int)->Tensor:
     "x[..., i + dy, j + dx], zero outside the image."
     H, W = x.shape[-2:]
@@ -308,7 +311,7 @@ def canny(images:Tensor, # (B, 3, H, W) in [-1, 1]
             edges = grown
     return edges.float().expand(-1, 3, -1, -1).contiguous()
 
-# %% ../nbs/05_sds.ipynb #c051
+# %% ../nbs/05_sds.ipynb #c053
 def toy_scores(x:Tensor, # (N, 2) points
                mus:Tensor, # (K, 2) style means
                var:float=0.5, # shared isotropic variance of every style

@@ -90,6 +90,13 @@ def test_query_shapes_and_ranges(parts):
     torch.testing.assert_close(out.x0_latent, (out.noisy - (1 - a).sqrt() * out.eps_hat) / a.sqrt())
     assert out.latents.requires_grad and not out.eps_hat.requires_grad
 
+def test_tweedie_is_the_ddim_prediction(parts):
+    guide = make_guide(parts, control=False)
+    out = guide(images_from(torch.nn.Identity()), step=38, generator=gen(0))
+    ddim = guide.scheduler.step(out.eps_hat, int(out.t[0]), out.noisy).pred_original_sample
+    torch.testing.assert_close(out.x0_latent, ddim, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out.x0_image, guide.decode(out.x0_latent).detach())
+
 def test_latents_use_vae_scaling_factor(parts):
     guide = make_guide(parts, sample_posterior=False)
     x = images_from(torch.nn.Identity())
