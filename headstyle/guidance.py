@@ -300,7 +300,7 @@ def canny(images:Tensor, # (B, 3, H, W) in [-1, 1]
         sector = ((ang + 22.5) // 45).long() % 4                 # 0: 0 deg, 1: 45, 2: 90, 3: 135
         keep = torch.zeros_like(mag, dtype=torch.bool)
         for k, (dy, dx) in enumerate([(0, 1), (1, 1), (1, 0), (1, -1)]):
-            peak = (mag > _shift(mag, dy, dx)) & (mag >= _shift(mag, -dy, -dx))
+            peak = (mag >= _shift(mag, dy, dx)) & (mag > _shift(mag, -dy, -dx))
             keep |= (sector == k) & peak
         mag = mag * keep
         strong, weak = mag >= high, mag >= low

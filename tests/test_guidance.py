@@ -264,6 +264,19 @@ def test_canny_and_depth_control():
     assert dc.shape == (2, 3, 8, 8) and torch.isfinite(dc).all() and dc.min() >= 0 and dc.max() <= 1
     assert (dc[:, 0][m[:, 0] == 0] == 0).all()
 
+def test_canny_follows_opencv():
+    cv2 = pytest.importorskip('cv2')
+    v, u = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing='ij')
+    head = ((u / 0.6) ** 2 + (v / 0.8) ** 2 < 1).float() * 1.3 - 0.6
+    for ex in (-0.25, 0.25): head = torch.where((u - ex) ** 2 + (v + 0.2) ** 2 < 0.01, torch.tensor(-0.8), head)
+    smooth = gaussian_blur(torch.randn(1, 1, 64, 64, generator=gen(0)) * 3, 3.)[0, 0].clamp(-1, 1)
+    for img in (head, smooth, (head + 0.1 * torch.randn(64, 64, generator=gen(1))).clamp(-1, 1)):
+        g8 = ((img + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        ours = canny((g8.float() / 127.5 - 1).expand(1, 3, 64, 64), 50, 250, sigma=0)[0, 0].bool()
+        ref = torch.from_numpy(cv2.Canny(g8.numpy(), 50, 250, L2gradient=True) > 0)
+        assert ref.sum() > 50
+        assert (ours & ref).sum() >= 0.98 * (ours | ref).sum()
+
 # ---- rank weighting -----------------------------------------------------------------------------------------------
 
 def test_rank_weight_matches_svd_reference():
