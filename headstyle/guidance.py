@@ -351,13 +351,23 @@ def distill_grad(out:GuideOutput, # a guide query
     return sds_grad(out.eps_hat, out.noise, sds_weight(a, config.sds_weighting))
 
 @patch
+def processed_grad(self:Guide, out:GuideOutput, # a query of this guide
+                   mask:Tensor|None=None, # (B, 1, H, W) foreground mask of the frozen render
+                   transform=None, # optional callable on the raw (B, 4, h, w) gradient, e.g. `rank_weight`
+                  )->Tensor: # (B, 4, h, w)
+    "The config's rule, an optional transform, then mask, scale, clamp and guard."
+    c = self.config
+    g = distill_grad(out, c, self.alphas_cumprod)
+    if transform is not None: g = transform(g)
+    return clean_grad(g, mask, c.grad_scale, c.grad_clamp)
+
+@patch
 def loss(self:Guide, out:GuideOutput, # a query of this guide
          mask:Tensor|None=None, # (B, 1, H, W) foreground mask of the frozen render
+         transform=None, # optional callable on the raw gradient, e.g. `rank_weight`
         )->Tensor: # scalar; backward() puts the processed gradient on out.latents
-    "Distillation loss of a query: rule, mask, scale, clamp, guard, injection."
-    c = self.config
-    g = clean_grad(distill_grad(out, c, self.alphas_cumprod), mask, c.grad_scale, c.grad_clamp)
-    return inject(out.latents, g)
+    "Distillation loss of a query: rule, transform, mask, scale, clamp, guard, injection."
+    return inject(out.latents, self.processed_grad(out, mask, transform))
 
 # %% ../nbs/07_mirror.ipynb #c004
 from .cameras import mirror_camera, camera_rays
@@ -388,10 +398,10 @@ def mirror_loss(self:Guide, out:GuideOutput, # a query on the base views
                 mirror_latents:Tensor, # (B, 4, h, w) latents of the mirrored views, with grad
                 mask:Tensor|None=None, # (B, 1, H, W) foreground mask of the frozen base renders
                 weights=MIRROR_WEIGHTS, # (w_base, w_mirror)
+                transform=None, # optional callable on the raw gradient, e.g. `rank_weight`
                )->Tensor: # scalar; backward() reaches both views
     "Distillation loss of a query, its gradient also injected flipped on the mirrored views."
-    c = self.config
-    g = clean_grad(distill_grad(out, c, self.alphas_cumprod), mask, c.grad_scale, c.grad_clamp)
+    g = self.processed_grad(out, mask, transform)
     return inject(torch.cat([out.latents, mirror_latents]), mirror_grad(g, weights))
 
 # %% ../nbs/07_mirror.ipynb #c012

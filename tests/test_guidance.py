@@ -168,6 +168,14 @@ def test_loss_puts_the_processed_gradient_on_the_latents(parts):
     expected = (ld_grad(out.cfg, out.abar) * lm / 1000.).clamp(-1e-3, 1e-3)
     torch.testing.assert_close(z.grad, expected)
 
+def test_loss_with_a_transform(parts):
+    guide = make_guide(parts, control=False, grad_scale=10.)
+    z = torch.randn(2, 4, 64 // parts['factor'], 64 // parts['factor'], generator=gen(0)).requires_grad_()
+    out = guide(latents=z, generator=gen(0), decode=False)
+    guide.loss(out, transform=rank_weight).backward()
+    torch.testing.assert_close(z.grad, clean_grad(rank_weight(ld_grad(out.cfg, out.abar)), scale=10.))
+    assert not torch.allclose(z.grad, clean_grad(ld_grad(out.cfg, out.abar), scale=10.))
+
 def test_rules_and_the_step_index_quirk(parts):
     z = torch.randn(2, 4, 8, 8, generator=gen(0))
     out = make_guide(parts, control=False)(latents=z, step=torch.tensor([35, 49]), generator=gen(0), decode=False)
