@@ -529,16 +529,15 @@ def rank_weight(score:Tensor, # (B, C, H, W) latent score
                )->Tensor: # (B, C, H, W)
     "Reweight the singular values of each sample's (C, H*W) score, batched through the C x C Gram matrix."
     _check_weights(score, weights)
-    B, C = score.shape[:2]
     A = score.flatten(2)                                                   # (B, C, n)
     Ad = A.double()
     G = Ad @ Ad.mT                                                         # (B, C, C) = U S^2 U^T
     U = torch.linalg.eigh(G)[1]                                            # eigenvalues ascending
-    w = torch.tensor(weights, dtype=torch.float64, device=score.device).flip(0)
-    P = (U * w) @ U.mT                                                     # U W U^T
+    P = (U * torch.tensor(weights[::-1], dtype=torch.float64, device=score.device)) @ U.mT   # U W U^T
     if not match_stats: return (P.to(A.dtype) @ A).reshape(score.shape)
     n, m = A.shape[-1], Ad.mean(-1, keepdim=True)                          # (B, C, 1) channel means
-    def std(M):                                                            # std of the rows of M A
-        return (((M @ G * M).sum(-1, keepdim=True) - n * (M @ m) ** 2) / (n - 1)).clamp_min(0).sqrt()
-    k = std(torch.eye(C, dtype=torch.float64, device=score.device)) / (std(P) + eps)
+    Gc = G - n * m @ m.mT                                                  # centred Gram: (n - 1) x covariance
+    s_in = Gc.diagonal(0, -2, -1).clamp_min(0).sqrt()                      # (B, C) channel stds, times sqrt(n - 1)
+    s_out = ((P @ Gc) * P).sum(-1).clamp_min(0).sqrt()                     # the same for the rows of P A
+    k = (s_in / (s_out + eps * (n - 1) ** 0.5))[..., None]
     return torch.baddbmm((m - k * (P @ m)).to(A.dtype), (k * P).to(A.dtype), A).reshape(score.shape)
