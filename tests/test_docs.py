@@ -10,7 +10,8 @@ CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
 
 @pytest.fixture(scope='module')
 def docs():
-    if not (DOCS/'index.html').exists():
+    index = DOCS/'index.html'
+    if not index.exists() or any(nb.stat().st_mtime > index.stat().st_mtime for nb in (ROOT/'nbs').glob('*.ipynb')):
         subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py')], check=True, cwd=ROOT, timeout=900)
     return DOCS
 
