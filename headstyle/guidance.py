@@ -103,8 +103,14 @@ def tweedie(noisy:Tensor, # (B, 4, h, w) z_t
 
 class Guide:
     "A frozen latent diffusion prior that answers score-distillation queries."
-    def __init__(self, tokenizer, text_encoder, vae, unet, scheduler=None, controlnet=None,
-                 config:GuideConfig|None=None):
+    def __init__(self, tokenizer, # CLIP tokenizer
+                 text_encoder, # CLIP text model
+                 vae, # AutoencoderKL
+                 unet, # UNet2DConditionModel
+                 scheduler=None, # any diffusers scheduler: its schedule is used, with DDIM steps; None: SD's
+                 controlnet=None, # optional ControlNetModel
+                 config:GuideConfig|None=None, # settings; None: the defaults
+                ):
         self.tokenizer, self.text_encoder, self.vae, self.unet, self.controlnet = tokenizer, text_encoder, vae, unet, controlnet
         for m in (text_encoder, vae, unet, controlnet):
             if m is not None: m.requires_grad_(False).eval()
@@ -115,7 +121,10 @@ class Guide:
         self._emb = {}
 
     @classmethod
-    def from_pipeline(cls, pipe, config:GuideConfig|None=None, controlnet=None):
+    def from_pipeline(cls, pipe, # a StableDiffusion(ControlNet)Pipeline
+                      config:GuideConfig|None=None, # settings; None: the defaults
+                      controlnet=None, # a ControlNet to use instead of the pipeline's
+                     ):
         "A guide from a diffusers (ControlNet) pipeline's components."
         return cls(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, pipe.scheduler,
                    controlnet if controlnet is not None else getattr(pipe, 'controlnet', None), config)
