@@ -27,7 +27,8 @@ demo: install
 test: install browser
 	$(PY) tools/check_sync.py
 	$(PY) tools/make_readme.py --check
-	$(BIN)/nbdev_test --n_workers 2
+	# one thread per notebook worker: two workers on two cores; more threads oversubscribe and crawl
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 	$(PY) tools/build_docs.py
 	$(BIN)/pytest tests/ -q
 
