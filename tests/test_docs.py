@@ -15,6 +15,8 @@ def docs():
         subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py')], check=True, cwd=ROOT, timeout=900)
     return DOCS
 
+def page(nb): return re.sub(r'^\d+[a-z]?_', '', nb.stem) + '.html'
+
 def nb_title(nb):
     first = next(c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'markdown')
     return re.match(r'#\s+(.+)', ''.join(first['source'])).group(1).strip()
@@ -23,11 +25,12 @@ def test_a_page_per_notebook(docs):
     nbs = sorted((ROOT/'nbs').glob('*.ipynb'))
     assert nbs
     for nb in nbs:
-        page = docs/f'{nb.stem}.html'
-        assert page.exists(), f'no docs page for {nb.name}'
-        text = page.read_text(encoding='utf-8')
+        path = docs/page(nb)
+        assert path.exists(), f'no docs page for {nb.name}'
+        text = path.read_text(encoding='utf-8')
         assert nb_title(nb) in text
-        for other in nbs: assert f'href="{other.stem}.html"' in text   # the sidebar links every page
+        for other in nbs: assert f'href="{page(other)}"' in text   # the sidebar links every page
+        assert 'headstyle.github.io' not in text                   # links to the public site are made relative
 
 def chromium():
     exe = next((shutil.which(n) for n in ['chromium', 'chromium-browser', 'google-chrome'] if shutil.which(n)), None)
@@ -35,7 +38,7 @@ def chromium():
     return exe
 
 def test_cameras_page_renders(docs, tmp_path):
-    exe, page = chromium(), (docs/'00_cameras.html').as_uri()
+    exe, page = chromium(), (docs/'cameras.html').as_uri()
     dom = subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile"}', '--dump-dom', page],
                          capture_output=True, text=True, timeout=180).stdout
     assert re.search(r'<h1[^>]*>\s*Cameras', dom), 'page title missing'
@@ -46,9 +49,9 @@ def test_cameras_page_renders(docs, tmp_path):
 
 def test_cameras_page_screenshot(docs, tmp_path):
     from PIL import Image
-    exe, shot = chromium(), DOCS/'screenshot-00_cameras.png'
+    exe, shot = chromium(), DOCS/'screenshot-cameras.png'
     subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile"}', '--window-size=1280,1600',
-                    f'--screenshot={shot}', (docs/'00_cameras.html').as_uri()], capture_output=True, timeout=180)
+                    f'--screenshot={shot}', (docs/'cameras.html').as_uri()], capture_output=True, timeout=180)
     im = Image.open(shot).convert('L')
     assert im.size == (1280, 1600)
     lo, hi = im.getextrema()

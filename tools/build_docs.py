@@ -97,6 +97,16 @@ def proc_nbs():
 
 def order(p:Path): return (p.stem != 'index', p.stem)
 
+def page_name(stem:str)->str:
+    "A notebook's page name, as nbdev's site names it: without the number prefix (00_cameras -> cameras)."
+    return re.sub(r'^\d+[a-z]?_', '', stem)
+
+def doc_host()->str:
+    "The site's public address from settings.ini; links to it become relative links in this build."
+    from configparser import ConfigParser
+    cfg = ConfigParser(); cfg.read(ROOT/'settings.ini')
+    return cfg['DEFAULT']['doc_host'].rstrip('/') + cfg['DEFAULT']['doc_baseurl'].rstrip('/') + '/'
+
 def main()->int:
     proc_nbs()
     if OUT.exists(): shutil.rmtree(OUT)
@@ -112,14 +122,14 @@ def main()->int:
     for path in nbs:
         nb = nbformat.read(path, as_version=4)
         title, _ = prepare(nb)
-        prepared.append((path.stem, title or path.stem, nb))
-    pages, site = [(stem, title) for stem, title, _ in prepared], site_title()
+        prepared.append((page_name(path.stem), title or path.stem, nb))
+    pages, site, host = [(stem, title) for stem, title, _ in prepared], site_title(), doc_host()
     for stem, title, nb in prepared:
         try:
             body, _ = exporter.from_notebook_node(nb)
         except Exception as e:
             failed.append(stem); print(f"FAIL: {stem}.ipynb did not convert: {type(e).__name__}: {e}"); continue
-        body = body.replace('<head>', '<head>' + MATHJAX_FONTS, 1)
+        body = body.replace(host, '').replace('<head>', '<head>' + MATHJAX_FONTS, 1)
         body = body.replace('</head>', '<script src="plotly.min.js"></script><link rel="stylesheet" href="styles.css">'
                             + PAGE_CSS + '</head>', 1)
         body = re.sub(r'<body([^>]*)>', lambda m: f'<body{m.group(1)}>{sidebar(pages, stem, site)}<div id="hs-main">', body, count=1)
