@@ -52,7 +52,7 @@ readme: install
 docs: install
 	$(PY) tools/build_docs.py
 
-# re-run every notebook and store its outputs (the docs show them), then clean
+# re-run every notebook and store its outputs (the docs show them; `#| slow` cells are skipped), then clean
 nbs: install
-	cd nbs && for nb in [0-9]*.ipynb index.ipynb; do ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+	OMP_NUM_THREADS=1 $(PY) tools/run_nbs.py
 	$(BIN)/nbdev_clean
