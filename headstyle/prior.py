@@ -12,29 +12,17 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['SD_SCHEDULER', 'BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'make_scheduler', 'abar',
-           'prompt_words', 'bpe_files', 'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder',
-           'encode_prompts', 'make_vae', 'psnr', 'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit',
-           'train_vae', 'encode_latents', 'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts',
-           'denoise_loss', 'train_unet', 'make_controlnet', 'train_controlnet', 'make_pipeline', 'assets_dir',
-           'load_prior', 'vae_psnr', 'cached_prior_data', 'train_prior']
+__all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'ALPHAS_CUMPROD', 'prompt_words', 'bpe', 'bpe_files',
+           'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
+           'psnr', 'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'train_vae', 'encode_latents',
+           'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts', 'denoise_loss', 'train_unet',
+           'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'assets_dir', 'load_prior',
+           'vae_psnr', 'cached_prior_data', 'train_prior']
 
-# %% ../nbs/04_prior.ipynb #c006
-SD_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
-                    clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type='epsilon')
+# %% ../nbs/04_prior.ipynb #c007
+from .guidance import SD_SCHEDULE, ddim_scheduler, abar
 
-def make_scheduler():
-    "A DDIM scheduler with Stable Diffusion 1.5's configuration."
-    from diffusers import DDIMScheduler
-    return DDIMScheduler(**SD_SCHEDULER)
-
-def abar(t:Tensor|int, # timesteps in [0, 1000)
-        )->Tensor: # cumulative product of (1 - beta) at t
-    "$\\bar\\alpha_t$ of SD's scaled-linear schedule."
-    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
-    return torch.cumprod(1 - betas, 0).float()[torch.as_tensor(t)]
-
-# %% ../nbs/04_prior.ipynb #c009
+# %% ../nbs/04_prior.ipynb #c010
 BOS, EOS = '<|startoftext|>', '<|endoftext|>'
 CHARS = string.ascii_lowercase + string.digits + ".,'-!?&"
 MAX_TOKENS = 16   # positions of the tiny text encoder (SD: 77)
@@ -45,19 +33,27 @@ def prompt_words(prompts, # iterable of prompts
     import re
     return sorted({w for p in prompts for w in re.findall(r"[a-z]+|[0-9]|[^\sa-z0-9]", p.lower())})
 
+def bpe(word:str, # a lower-case word
+        ranks:dict, # (left, right) -> rank
+       )->list[str]: # its pieces
+    "Byte-pair encoding of one word: join the best-ranked adjacent pair until none is in `ranks`."
+    parts = list(word[:-1]) + [word[-1] + '</w>']
+    while len(parts) > 1:
+        pair = min(zip(parts, parts[1:]), key=lambda p: ranks.get(p, math.inf))
+        if pair not in ranks: break
+        i = next(k for k in range(len(parts) - 1) if (parts[k], parts[k + 1]) == pair)
+        parts = parts[:i] + [pair[0] + pair[1]] + parts[i + 2:]
+    return parts
+
 def bpe_files(words, # the words that get a token of their own
              )->tuple[dict, list[str]]: # vocab (token -> id) and merges, in rank order
     "A CLIP BPE vocabulary and merge list in which each word is one token."
-    vocab = [BOS, EOS] + list(CHARS) + [ch + '</w>' for ch in CHARS]
-    merges = []
-    for w in words:
-        parts = list(w[:-1]) + [w[-1] + '</w>']
-        while len(parts) > 1:
-            merges.append(f'{parts[0]} {parts[1]}')
-            parts = [parts[0] + parts[1]] + parts[2:]
-            vocab.append(parts[0])
-    vocab, merges = list(dict.fromkeys(vocab)), list(dict.fromkeys(merges))
-    return {tok: i for i, tok in enumerate(vocab)}, merges
+    vocab, ranks = [BOS, EOS] + list(CHARS) + [ch + '</w>' for ch in CHARS], {}
+    for w in sorted(set(words), key=lambda w: (-len(w), w)):
+        while len(parts := bpe(w, ranks)) > 1:
+            ranks[(parts[0], parts[1])] = len(ranks)
+            vocab.append(parts[0] + parts[1])
+    return {tok: i for i, tok in enumerate(dict.fromkeys(vocab))}, [f'{a} {b}' for a, b in ranks]
 
 def build_tokenizer(prompts, # prompts whose words get their own token
                     folder, # where to write vocab.json and merges.txt
@@ -71,13 +67,13 @@ def build_tokenizer(prompts, # prompts whose words get their own token
     return CLIPTokenizer(str(folder/'vocab.json'), str(folder/'merges.txt'), model_max_length=MAX_TOKENS,
                          bos_token=BOS, eos_token=EOS, unk_token=EOS, pad_token=EOS)
 
-# %% ../nbs/04_prior.ipynb #c011
+# %% ../nbs/04_prior.ipynb #c013
 def all_prompts()->list[str]:
     "Every TinyHeads style prompt: each style's canonical prompt, then its paraphrases."
     from headstyle.world import STYLES
     return [p for canon, others in STYLES.values() for p in [canon, *others]]
 
-# %% ../nbs/04_prior.ipynb #c014
+# %% ../nbs/04_prior.ipynb #c016
 def text_encoder_config(tokenizer, # the CLIPTokenizer the encoder reads
                         width:int=64, # hidden size
                         layers:int=2, # transformer layers
@@ -101,7 +97,7 @@ def encode_prompts(tokenizer, text_encoder, prompts:list[str], # B prompts ('' i
                     truncation=True, return_tensors='pt').input_ids
     return text_encoder(ids.to(text_encoder.device))[0]
 
-# %% ../nbs/04_prior.ipynb #c017
+# %% ../nbs/04_prior.ipynb #c019
 VAE_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=4, sample_size=64, layers_per_block=1,
                   down_block_types=['DownEncoderBlock2D'] * 3, up_block_types=['UpDecoderBlock2D'] * 3,
                   block_out_channels=[32, 64, 64], norm_num_groups=16, scaling_factor=1.0)
@@ -119,7 +115,7 @@ def psnr(x:Tensor, # (B, C, H, W) images in [-1, 1]
     mse = (((x - y) / 2) ** 2).flatten(1).mean(1).clamp_min(1e-10)
     return -10 * torch.log10(mse)
 
-# %% ../nbs/04_prior.ipynb #c020
+# %% ../nbs/04_prior.ipynb #c022
 @dataclass
 class PriorData:
     "Renders with captions for training the prior: one image size per instance."
@@ -140,7 +136,7 @@ def caption(style:str, g:torch.Generator, p_paraphrase:float=0.5)->str:
     if torch.rand(1, generator=g).item() >= p_paraphrase: return style_prompt(style)
     return style_prompt(style, int(torch.randint(len(STYLES[style][1]), (1,), generator=g)))
 
-# %% ../nbs/04_prior.ipynb #c021
+# %% ../nbs/04_prior.ipynb #c023
 def render_prior_data(n:int, # number of samples
                       grid:bool=False, # 2x2 grids of four views instead of single views
                       styles=None, # style names (default: every style)
@@ -172,7 +168,7 @@ def render_prior_data(n:int, # number of samples
     names = [styles[k] for k in style_idx.tolist()]
     return PriorData(cat(out['image']), cat(out['depth']), cat(out['mask']), [caption(s, g) for s in names], names)
 
-# %% ../nbs/04_prior.ipynb #c024
+# %% ../nbs/04_prior.ipynb #c026
 def index_batches(n:int, batch_size:int, g:torch.Generator):
     "Endless stream of shuffled index batches over `n` items."
     if n < 1: raise ValueError("cannot draw batches from an empty dataset")
@@ -203,7 +199,7 @@ def fit(params, # parameters to optimise
         if step % 10 == 0: bar.set_postfix(loss=f'{sum(losses[-10:]) / len(losses[-10:]):.4f}')
     return losses
 
-# %% ../nbs/04_prior.ipynb #c025
+# %% ../nbs/04_prior.ipynb #c027
 def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
               steps:int=2000, # optimiser steps
               batch_size:int=32,
@@ -237,7 +233,7 @@ def latent_scale(vae, images:Tensor, n:int=512)->float:
     "1 / std of the latent means over (up to `n` of) `images`: SD's `scaling_factor`."
     return float(1 / encode_latents(vae, images[:n])[0].std())
 
-# %% ../nbs/04_prior.ipynb #c029
+# %% ../nbs/04_prior.ipynb #c031
 UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=[32, 64, 64],
                    down_block_types=['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
                    up_block_types=['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
@@ -249,15 +245,17 @@ def make_unet(seed:int=0, **overrides):
     torch.manual_seed(seed)
     return UNet2DConditionModel(**{**UNET_CONFIG, **overrides})
 
+ALPHAS_CUMPROD = ddim_scheduler().alphas_cumprod   # (1000,) SD's abar
+
 def add_noise(x0:Tensor, # (B, 4, h, w) clean latents
               t:Tensor, # (B,) timesteps
               eps:Tensor, # (B, 4, h, w) noise
              )->Tensor: # (B, 4, h, w) x_t
     "Forward diffusion: $x_t = \\sqrt{\\bar\\alpha_t} x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\epsilon$."
-    a = abar(t).to(x0)[:, None, None, None]
+    a = abar(ALPHAS_CUMPROD, t).to(x0)[:, None, None, None]
     return a.sqrt() * x0 + (1 - a).sqrt() * eps
 
-# %% ../nbs/04_prior.ipynb #c031
+# %% ../nbs/04_prior.ipynb #c033
 @dataclass
 class Latents:
     "VAE posteriors of a PriorData, scaled by the VAE's scaling factor, with their captions."
@@ -308,7 +306,7 @@ def train_unet(unet, text_encoder, tokenizer,
     unet.eval(); text_encoder.eval()
     return losses
 
-# %% ../nbs/04_prior.ipynb #c034
+# %% ../nbs/04_prior.ipynb #c036
 def make_controlnet(unet):
     "A ControlNet initialised from `unet`'s encoder, for control images at 4x the latent size."
     from diffusers import ControlNetModel
@@ -337,11 +335,23 @@ def train_controlnet(controlnet, unet, text_encoder, tokenizer,
         for p, f in zip(frozen, flags): p.requires_grad_(f)
     return losses
 
-# %% ../nbs/04_prior.ipynb #c037
+# %% ../nbs/04_prior.ipynb #c039
+def control_images(data:PriorData, # renders: single views or 2x2 grids
+                   kind:str, # 'edge' (Canny of the image) or 'depth' (normalized depth, per view)
+                   grid:bool=False, # `data` holds 2x2 grids
+                  )->Tensor: # (N, 3, H, W) control images in [0, 1]
+    "ControlNet conditioning images of prior training data."
+    from headstyle.guidance import canny, depth_control, to_grid, from_grid
+    if kind == 'edge': return canny(data.images.float())
+    if kind != 'depth': raise ValueError(f"unknown control kind {kind!r}; expected 'edge' or 'depth'")
+    if not grid: return depth_control(data.depth, data.mask)
+    return to_grid(depth_control(from_grid(data.depth), from_grid(data.mask)))
+
+# %% ../nbs/04_prior.ipynb #c042
 def make_pipeline(tokenizer, text_encoder, vae, unet, scheduler=None, controlnet=None):
     "A `StableDiffusionPipeline` (or `...ControlNetPipeline` when `controlnet` is given) from the parts."
     from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline
-    kw = dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler or make_scheduler(),
+    kw = dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler or ddim_scheduler(),
               safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     if controlnet is None: return StableDiffusionPipeline(**kw)
     return StableDiffusionControlNetPipeline(controlnet=controlnet, **kw)
@@ -366,7 +376,7 @@ def load_prior(folder=None, # a diffusers folder; default: the shipped tiny prio
     cn = ControlNetModel.from_pretrained(controlnet, local_files_only=True)
     return StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=cn, local_files_only=True)
 
-# %% ../nbs/04_prior.ipynb #c040
+# %% ../nbs/04_prior.ipynb #c045
 @torch.no_grad()
 def vae_psnr(vae, data:PriorData, chunk:int=64)->dict:
     "Mean reconstruction PSNR (dB) of `vae` per style of `data` (decoding the posterior means)."
@@ -375,7 +385,7 @@ def vae_psnr(vae, data:PriorData, chunk:int=64)->dict:
     p = psnr(rec.clamp(-1, 1), data.images.float())
     return {s: p[[i for i, t in enumerate(data.styles) if t == s]].mean().item() for s in sorted(set(data.styles))}
 
-# %% ../nbs/04_prior.ipynb #c043
+# %% ../nbs/04_prior.ipynb #c048
 def cached_prior_data(path, # a .pt cache file
                       **kwargs, # render_prior_data arguments
                      )->PriorData:
