@@ -145,9 +145,12 @@ def train_tiny_id(data:dict, # judge_data output (identities are the classes)
 def export_id_onnx(net:TinyID, path)->Path:
     "Export the identity encoder to ONNX (input 'input.1' (B, 3, 112, 112), output 'embedding' (B, dim))."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    import warnings
     net.eval()
-    torch.onnx.export(net, (torch.zeros(2, 3, 112, 112),), str(path), input_names=['input.1'], output_names=['embedding'],
-                      dynamic_axes={'input.1': {0: 'batch'}, 'embedding': {0: 'batch'}}, dynamo=False)
+    with warnings.catch_warnings():   # the TorchScript exporter is deprecated but needs no onnxscript and keeps node names simple
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.onnx.export(net, (torch.zeros(2, 3, 112, 112),), str(path), input_names=['input.1'], output_names=['embedding'],
+                          dynamic_axes={'input.1': {0: 'batch'}, 'embedding': {0: 'batch'}}, dynamo=False)
     return path
 
 def load_id_model(path=None, # an ONNX recogniser; default: the shipped tinyid.onnx
