@@ -42,7 +42,7 @@ class StylizeConfig:
     grid_control:bool = True                # depth ControlNet on the grid
     controlnet_scale:float = 1.             # ControlNet residual scale
     canny_low:float = 50.                   # Canny hysteresis thresholds, 0-255 scale
-    canny_high:float = 250.                 # (the authors' 50 / 250)
+    canny_high:float = 250.                 # (the authors: 50 and 250)
     rank_weighting:bool = True              # rank-weight the single-view score
     rank_weights:tuple = RANK_WEIGHTS       # weights of the singular values, largest first
     mirror:bool = True                      # also inject the flipped gradient on the yaw-mirrored view
@@ -223,6 +223,9 @@ class Stylizer:
         self.fingerprint = _fingerprint(self.frozen)
         self.preview_z = torch.randn(c.preview_samples, self.G.z_dim, generator=torch.Generator().manual_seed(c.seed + 1))
 
+    @property
+    def device(self): return next(self.G.parameters()).device
+
     def _guide(self, g:Guide, control:bool, view:str)->Guide:
         if control and g.controlnet is None:
             raise ValueError(f"{view}_control is on but the {view} guide has no ControlNet; pass one or turn {view}_control off")
@@ -235,8 +238,8 @@ def sample_ws(self:Stylizer, n:int, # number of identities
              )->Tensor: # (n, num_ws, w_dim) W+ codes, no grad
     "W+ codes of fresh latents, at the mapping camera, truncated."
     c = self.config
-    z = torch.randn(n, self.G.z_dim, generator=self.rng)
-    cam = camera_params(torch.full((n,), float(c.mapping_yaw)), c.mapping_pitch)
+    z = torch.randn(n, self.G.z_dim, generator=self.rng).to(self.device)
+    cam = camera_params(torch.full((n,), float(c.mapping_yaw)), c.mapping_pitch).to(self.device)
     with torch.no_grad():
         return self.G.mapping(z, cam, truncation_psi=c.truncation_psi, truncation_cutoff=c.truncation_cutoff)
 
@@ -246,7 +249,7 @@ def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
                       )->dict: # name -> scalar loss
     "Distillation loss of a single view (+ its mirror), and the Tweedie and perceptual losses."
     c, B = self.config, len(ws)
-    cam = sample_cameras(B, c.single_yaw, c.single_pitch, generator=self.rng)                 # (B, 25)
+    cam = sample_cameras(B, c.single_yaw, c.single_pitch, generator=self.rng).to(ws.device)   # (B, 25)
     cams = mirror_batch(cam) if c.mirror else cam                                            # (2B or B, 25)
     r = self.G.synthesis(ws.repeat(len(cams) // B, 1, 1), cams)
     with torch.no_grad(): f = self.frozen.synthesis(ws, cam)
@@ -270,7 +273,7 @@ def grid_loss(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
              )->Tensor: # scalar
     "Distillation loss of a 2x2 grid of four random views per identity."
     c, B = self.config, len(ws)
-    cam = sample_cameras(4 * B, c.grid_yaw, c.grid_pitch, generator=self.rng)               # (4B, 25)
+    cam = sample_cameras(4 * B, c.grid_yaw, c.grid_pitch, generator=self.rng).to(ws.device) # (4B, 25)
     w4 = ws.repeat_interleave(4, 0)
     r = self.G.synthesis(w4, cam)
     with torch.no_grad(): f = self.frozen.synthesis(w4, cam)
@@ -425,10 +428,10 @@ PREVIEW_YAWS = (-0.6, 0., 0.6)   # radians
 def preview_images(self:Stylizer)->Tensor: # (2, 3, H, n * len(PREVIEW_YAWS) * W) original row, stylized row
     "Fixed identities at a few yaws, rendered by the frozen and the trainable generator."
     c, n = self.config, len(self.preview_z)
-    cam = camera_params(torch.tensor(PREVIEW_YAWS).repeat(n), 0.)
-    z = self.preview_z.repeat_interleave(len(PREVIEW_YAWS), 0)
+    cam = camera_params(torch.tensor(PREVIEW_YAWS).repeat(n), 0.).to(self.device)
+    z = self.preview_z.repeat_interleave(len(PREVIEW_YAWS), 0).to(self.device)
     with torch.no_grad():
-        ws = self.G.mapping(z, camera_params(torch.full((len(z),), float(c.mapping_yaw)), c.mapping_pitch),
+        ws = self.G.mapping(z, camera_params(torch.full((len(z),), float(c.mapping_yaw)), c.mapping_pitch).to(self.device),
                             truncation_psi=c.truncation_psi, truncation_cutoff=c.truncation_cutoff)
         rows = [G.synthesis(ws, cam)['image'] for G in (self.frozen, self.G)]
     return torch.stack([torch.cat(list(r), -1) for r in rows]).clamp(-1, 1)
@@ -461,10 +464,10 @@ def run(self:Stylizer, iterations:int|None=None, # stop after this many iteratio
     bar = tqdm(total=total, initial=min(self.iteration, total), desc='stylize', disable=not progress)
     try:
         while self.iteration < total:
-            start, weights = self.rng.get_state(), self.iteration
+            rng0, it0 = self.rng.get_state(), self.iteration
             try: rec = self.step()
             except KeyboardInterrupt:
-                if self.iteration == weights: self.rng.set_state(start)
+                if self.iteration == it0: self.rng.set_state(rng0)
                 raise
             bar.update(1)
             bar.set_postfix({k: f'{v:.3g}' for k, v in rec.items() if k != 'skipped'}, refresh=False)
