@@ -16,8 +16,8 @@ __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'AL
            'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
            'psnr', 'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'train_vae', 'encode_latents',
            'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts', 'denoise_loss', 'train_unet',
-           'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'assets_dir', 'load_prior',
-           'vae_psnr', 'cached_prior_data', 'train_prior']
+           'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'assets_dir', 'load_controlnet',
+           'load_prior', 'unknown_words', 'vae_psnr', 'cached_prior_data', 'train_prior']
 
 # %% ../nbs/04_prior.ipynb #c007
 from .guidance import SD_SCHEDULE, ddim_scheduler, abar
@@ -361,20 +361,31 @@ def assets_dir()->Path:
     import headstyle
     return Path(headstyle.__file__).parent/'assets'
 
+def load_controlnet(controlnet, # a ControlNet folder, or a name: 'depth' or 'edge' (the shipped ones)
+                   ):
+    "Load a `ControlNetModel` from a local folder, offline."
+    from diffusers import ControlNetModel
+    if controlnet in ('depth', 'edge'): controlnet = assets_dir()/f'tinysd-controlnet-{controlnet}'
+    if not (Path(controlnet)/'config.json').exists():
+        raise FileNotFoundError(f"no ControlNet at {controlnet} (config.json missing); pass a folder written by save_pretrained")
+    return ControlNetModel.from_pretrained(controlnet, local_files_only=True)
+
 def load_prior(folder=None, # a diffusers folder; default: the shipped tiny prior
                controlnet=None, # a ControlNet folder, or a name: 'depth' or 'edge' (the shipped ones)
               ):
     "Load a (ControlNet) Stable Diffusion pipeline from local folders, offline."
-    from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline, ControlNetModel
+    from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline
     folder = Path(folder) if folder is not None else assets_dir()/'tinysd'
     if not (folder/'model_index.json').exists():
         raise FileNotFoundError(f"no diffusers pipeline at {folder} (model_index.json missing); pass the folder "
                                 "written by save_pretrained, or train the tiny prior with headstyle.prior.train_prior")
     if controlnet is None: return StableDiffusionPipeline.from_pretrained(folder, local_files_only=True)
-    if controlnet in ('depth', 'edge'): controlnet = assets_dir()/f'tinysd-controlnet-{controlnet}'
-    if not (Path(controlnet)/'config.json').exists(): raise FileNotFoundError(f"no ControlNet at {controlnet} (config.json missing)")
-    cn = ControlNetModel.from_pretrained(controlnet, local_files_only=True)
-    return StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=cn, local_files_only=True)
+    return StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=load_controlnet(controlnet), local_files_only=True)
+
+def unknown_words(tokenizer, prompt:str)->list[str]:
+    "Words of `prompt` that `tokenizer` does not have as single tokens (the prior has never seen them)."
+    vocab = tokenizer.get_vocab()
+    return [w for w in prompt_words([prompt]) if w.isalpha() and w + '</w>' not in vocab]
 
 # %% ../nbs/04_prior.ipynb #c045
 @torch.no_grad()
