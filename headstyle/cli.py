@@ -90,11 +90,11 @@ def stylize_config(args):
 
 def cmd_stylize(args)->int:
     "Stylize the generator towards a prompt; resume when --out holds a run."
+    quiet_libraries()
     from headstyle.generator import load_generator
     from headstyle.prior import unknown_words
     from headstyle.stylize import Stylizer, find_checkpoint
     from headstyle.world import STYLES
-    quiet_libraries()
     out = writable_folder(args.out)
     ckpts = sorted((out/'checkpoints').glob('it*')) if (out/'checkpoints').exists() else []
     G = load_generator(args.generator)
