@@ -16,7 +16,7 @@ __all__ = ['judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_text
            'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id', 'export_id_onnx',
            'load_id_model', 'id_embed', 'roc_auc', 'verification_auc']
 
-# %% ../nbs/04b_judges.ipynb #c006
+# %% ../nbs/04b_judges.ipynb #c007
 def judge_data(n_ids:int, # identities
                views:int, # renders per identity
                styles=None, # style names (default: every style)
@@ -40,7 +40,7 @@ def judge_data(n_ids:int, # identities
             image[idx] = render_heads(ident[idx], cams[idx], styles[k], resolution)['image']
     return dict(image=image, style=sty, identity=ids, styles=styles)
 
-# %% ../nbs/04b_judges.ipynb #c009
+# %% ../nbs/04b_judges.ipynb #c010
 def make_tiny_clip(tokenizer, width:int=64, image_size:int=64, seed:int=0):
     "A transformers `CLIPModel` with a tiny text tower (for `tokenizer`) and a tiny ViT for 64x64 images."
     from transformers import CLIPConfig, CLIPModel
@@ -67,7 +67,7 @@ def clip_embed_texts(clip, tokenizer, prompts:list[str])->Tensor: # (P, D) unit 
     t = tokenizer(list(prompts), padding='max_length', max_length=tokenizer.model_max_length, truncation=True, return_tensors='pt')
     return F.normalize(_projected(clip.get_text_features(input_ids=t.input_ids, attention_mask=t.attention_mask)), dim=-1)
 
-# %% ../nbs/04b_judges.ipynb #c010
+# %% ../nbs/04b_judges.ipynb #c011
 def style_prompt_table(styles)->tuple[list[str], Tensor]:
     "All prompts of `styles` and the style index of each (P,)."
     from headstyle.world import STYLES
@@ -101,7 +101,7 @@ def style_retrieval(clip, tokenizer, data:dict)->float:
     u = torch.cat([clip_embed_images(clip, data['image'][s:s + 256]) for s in range(0, len(data['image']), 256)])
     return ((u @ v.T).argmax(1) == data['style']).float().mean().item()
 
-# %% ../nbs/04b_judges.ipynb #c013
+# %% ../nbs/04b_judges.ipynb #c014
 class TinyID(nn.Module):
     "A small CNN: (B, 3, 112, 112) RGB in [-1, 1] -> (B, dim) identity embeddings (not normalised, as ArcFace ONNX models)."
     def __init__(self, dim:int=128, width:int=32):
@@ -125,7 +125,7 @@ def arcface_logits(f:Tensor, # (B, D) features
     theta = cos.clamp(-1 + 1e-6, 1 - 1e-6).acos()
     return s * torch.where(F.one_hot(y, W.shape[0]).bool(), (theta + m).cos(), cos)
 
-# %% ../nbs/04b_judges.ipynb #c015
+# %% ../nbs/04b_judges.ipynb #c016
 def train_tiny_id(data:dict, # judge_data output (identities are the classes)
                   steps:int=3000, batch_size:int=64, lr:float=2e-3, seed:int=0, dim:int=128):
     "Train TinyID with an ArcFace loss over the identities of `data`. Returns (net, losses)."
@@ -141,7 +141,7 @@ def train_tiny_id(data:dict, # judge_data output (identities are the classes)
     net.train(); losses = fit([*net.parameters(), W], loss_fn, steps, lr, 'tiny ID'); net.eval()
     return net, losses
 
-# %% ../nbs/04b_judges.ipynb #c017
+# %% ../nbs/04b_judges.ipynb #c018
 def export_id_onnx(net:TinyID, path)->Path:
     "Export the identity encoder to ONNX (input 'input.1' (B, 3, 112, 112), output 'embedding' (B, dim))."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ def id_embed(model, images:Tensor, # (B, 3, H, W) renders in [-1, 1]
     x = (to_id_input(images).clamp(-1, 1) + 1) * 127.5     # RGB, 0-255: ArcFaceONNX.forward normalises
     return F.normalize(torch.from_numpy(model.forward(x.numpy())), dim=-1)
 
-# %% ../nbs/04b_judges.ipynb #c020
+# %% ../nbs/04b_judges.ipynb #c021
 def roc_auc(pos:Tensor, # (P,) scores of positive pairs
             neg:Tensor, # (Q,) scores of negative pairs
            )->float:

@@ -19,10 +19,10 @@ __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'AL
            'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'assets_dir', 'load_controlnet',
            'load_prior', 'unknown_words', 'vae_psnr', 'cached_prior_data', 'train_prior']
 
-# %% ../nbs/04_prior.ipynb #c007
+# %% ../nbs/04_prior.ipynb #c009
 from .guidance import SD_SCHEDULE, ddim_scheduler, abar
 
-# %% ../nbs/04_prior.ipynb #c010
+# %% ../nbs/04_prior.ipynb #c012
 BOS, EOS = '<|startoftext|>', '<|endoftext|>'
 CHARS = string.ascii_lowercase + string.digits + ".,'-!?&"
 MAX_TOKENS = 16   # positions of the tiny text encoder (SD: 77)
@@ -67,13 +67,13 @@ def build_tokenizer(prompts, # prompts whose words get their own token
     return CLIPTokenizer(str(folder/'vocab.json'), str(folder/'merges.txt'), model_max_length=MAX_TOKENS,
                          bos_token=BOS, eos_token=EOS, unk_token=EOS, pad_token=EOS)
 
-# %% ../nbs/04_prior.ipynb #c013
+# %% ../nbs/04_prior.ipynb #c015
 def all_prompts()->list[str]:
     "Every TinyHeads style prompt: each style's canonical prompt, then its paraphrases."
     from headstyle.world import STYLES
     return [p for canon, others in STYLES.values() for p in [canon, *others]]
 
-# %% ../nbs/04_prior.ipynb #c016
+# %% ../nbs/04_prior.ipynb #c019
 def text_encoder_config(tokenizer, # the CLIPTokenizer the encoder reads
                         width:int=64, # hidden size
                         layers:int=2, # transformer layers
@@ -97,7 +97,7 @@ def encode_prompts(tokenizer, text_encoder, prompts:list[str], # B prompts ('' i
                     truncation=True, return_tensors='pt').input_ids
     return text_encoder(ids.to(text_encoder.device))[0]
 
-# %% ../nbs/04_prior.ipynb #c019
+# %% ../nbs/04_prior.ipynb #c022
 VAE_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=4, sample_size=64, layers_per_block=1,
                   down_block_types=['DownEncoderBlock2D'] * 3, up_block_types=['UpDecoderBlock2D'] * 3,
                   block_out_channels=[32, 64, 64], norm_num_groups=16, scaling_factor=1.0)
@@ -115,7 +115,7 @@ def psnr(x:Tensor, # (B, C, H, W) images in [-1, 1]
     mse = (((x - y) / 2) ** 2).flatten(1).mean(1).clamp_min(1e-10)
     return -10 * torch.log10(mse)
 
-# %% ../nbs/04_prior.ipynb #c022
+# %% ../nbs/04_prior.ipynb #c025
 @dataclass
 class PriorData:
     "Renders with captions for training the prior: one image size per instance."
@@ -136,7 +136,7 @@ def caption(style:str, g:torch.Generator, p_paraphrase:float=0.5)->str:
     if torch.rand(1, generator=g).item() >= p_paraphrase: return style_prompt(style)
     return style_prompt(style, int(torch.randint(len(STYLES[style][1]), (1,), generator=g)))
 
-# %% ../nbs/04_prior.ipynb #c023
+# %% ../nbs/04_prior.ipynb #c026
 def render_prior_data(n:int, # number of samples
                       grid:bool=False, # 2x2 grids of four views instead of single views
                       styles=None, # style names (default: every style)
@@ -168,7 +168,7 @@ def render_prior_data(n:int, # number of samples
     names = [styles[k] for k in style_idx.tolist()]
     return PriorData(cat(out['image']), cat(out['depth']), cat(out['mask']), [caption(s, g) for s in names], names)
 
-# %% ../nbs/04_prior.ipynb #c026
+# %% ../nbs/04_prior.ipynb #c031
 def index_batches(n:int, batch_size:int, g:torch.Generator):
     "Endless stream of shuffled index batches over `n` items."
     if n < 1: raise ValueError("cannot draw batches from an empty dataset")
@@ -199,7 +199,7 @@ def fit(params, # parameters to optimise
         if step % 10 == 0: bar.set_postfix(loss=f'{sum(losses[-10:]) / len(losses[-10:]):.4f}')
     return losses
 
-# %% ../nbs/04_prior.ipynb #c027
+# %% ../nbs/04_prior.ipynb #c032
 def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
               steps:int=2000, # optimiser steps
               batch_size:int=32,
@@ -233,7 +233,7 @@ def latent_scale(vae, images:Tensor, n:int=512)->float:
     "1 / std of the latent means over (up to `n` of) `images`: SD's `scaling_factor`."
     return float(1 / encode_latents(vae, images[:n])[0].std())
 
-# %% ../nbs/04_prior.ipynb #c031
+# %% ../nbs/04_prior.ipynb #c036
 UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=[32, 64, 64],
                    down_block_types=['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
                    up_block_types=['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
@@ -255,7 +255,7 @@ def add_noise(x0:Tensor, # (B, 4, h, w) clean latents
     a = abar(ALPHAS_CUMPROD, t).to(x0)[:, None, None, None]
     return a.sqrt() * x0 + (1 - a).sqrt() * eps
 
-# %% ../nbs/04_prior.ipynb #c033
+# %% ../nbs/04_prior.ipynb #c038
 @dataclass
 class Latents:
     "VAE posteriors of a PriorData, scaled by the VAE's scaling factor, with their captions."
@@ -306,7 +306,7 @@ def train_unet(unet, text_encoder, tokenizer,
     unet.eval(); text_encoder.eval()
     return losses
 
-# %% ../nbs/04_prior.ipynb #c036
+# %% ../nbs/04_prior.ipynb #c041
 def make_controlnet(unet):
     "A ControlNet initialised from `unet`'s encoder, for control images at 4x the latent size."
     from diffusers import ControlNetModel
@@ -335,7 +335,7 @@ def train_controlnet(controlnet, unet, text_encoder, tokenizer,
         for p, f in zip(frozen, flags): p.requires_grad_(f)
     return losses
 
-# %% ../nbs/04_prior.ipynb #c039
+# %% ../nbs/04_prior.ipynb #c044
 def control_images(data:PriorData, # renders: single views or 2x2 grids
                    kind:str, # 'edge' (Canny of the image) or 'depth' (normalized depth, per view)
                    grid:bool=False, # `data` holds 2x2 grids
@@ -347,7 +347,7 @@ def control_images(data:PriorData, # renders: single views or 2x2 grids
     if not grid: return depth_control(data.depth, data.mask)
     return to_grid(depth_control(from_grid(data.depth), from_grid(data.mask)))
 
-# %% ../nbs/04_prior.ipynb #c042
+# %% ../nbs/04_prior.ipynb #c047
 def make_pipeline(tokenizer, text_encoder, vae, unet, scheduler=None, controlnet=None):
     "A `StableDiffusionPipeline` (or `...ControlNetPipeline` when `controlnet` is given) from the parts."
     from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline
@@ -387,7 +387,7 @@ def unknown_words(tokenizer, prompt:str)->list[str]:
     vocab = tokenizer.get_vocab()
     return [w for w in prompt_words([prompt]) if w.isalpha() and w + '</w>' not in vocab]
 
-# %% ../nbs/04_prior.ipynb #c045
+# %% ../nbs/04_prior.ipynb #c050
 @torch.no_grad()
 def vae_psnr(vae, data:PriorData, chunk:int=64)->dict:
     "Mean reconstruction PSNR (dB) of `vae` per style of `data` (decoding the posterior means)."
@@ -396,7 +396,7 @@ def vae_psnr(vae, data:PriorData, chunk:int=64)->dict:
     p = psnr(rec.clamp(-1, 1), data.images.float())
     return {s: p[[i for i, t in enumerate(data.styles) if t == s]].mean().item() for s in sorted(set(data.styles))}
 
-# %% ../nbs/04_prior.ipynb #c048
+# %% ../nbs/04_prior.ipynb #c053
 def cached_prior_data(path, # a .pt cache file
                       **kwargs, # render_prior_data arguments
                      )->PriorData:
