@@ -9,7 +9,8 @@ from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['HeadstyleParser', 'cmd_cameras', 'positive_int', 'make_parser', 'main']
+__all__ = ['HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'stylize_config',
+           'cmd_stylize', 'load_latents', 'cmd_render', 'positive_int', 'make_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -43,7 +44,125 @@ def cmd_cameras(args)->int:
     print(f"wrote {path}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #c007
+# %% ../nbs/16_cli.ipynb #c008
+class UsageError(Exception):
+    "An error in what the user asked for: reported as one line, exit code 2."
+
+def writable_folder(path)->Path:
+    "Create `path` if needed and check that files can be written in it."
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path/'.headstyle-write-test'; probe.write_text(''); probe.unlink()
+    except OSError as e: raise UsageError(f"cannot write to {path}: {e.strerror} (choose another --out folder)")
+    return path
+
+def quiet_libraries():
+    "Show only errors from transformers and diffusers (not their advice on optional packages)."
+    from transformers.utils import logging as hf_logging
+    from diffusers.utils import logging as df_logging
+    hf_logging.set_verbosity_error(); df_logging.set_verbosity_error()
+
+def load_guides(config, # a StylizeConfig: which ControlNets are needed
+                prior=None, edge=None, depth=None, # folders (None: the shipped tiny prior and ControlNets)
+               ):
+    "The single-view and grid guides of a run, from a diffusers pipeline folder and ControlNet folders."
+    from headstyle.prior import load_prior, load_controlnet
+    from headstyle.guidance import Guide
+    pipe = load_prior(prior)
+    cn_edge = load_controlnet(edge or 'edge') if config.single_control else None
+    cn_depth = load_controlnet(depth or 'depth') if config.grid and config.grid_control else None
+    single = Guide.from_pipeline(pipe, controlnet=cn_edge)
+    return single, (Guide.from_pipeline(pipe, controlnet=cn_depth) if config.grid else None)
+
+# %% ../nbs/16_cli.ipynb #c009
+def stylize_config(args):
+    "The run's StylizeConfig from --config or --preset, --method and the command-line overrides."
+    from dataclasses import replace
+    from headstyle.stylize import StylizeConfig
+    if args.config:
+        try: cfg = StylizeConfig.from_json(Path(args.config).read_text())
+        except OSError as e: raise UsageError(f"cannot read --config {args.config}: {e.strerror}")
+    else: cfg = StylizeConfig.preset(args.preset)
+    if args.method: cfg = cfg.with_method(args.method)
+    over = {k: v for k, v in dict(prompt=args.prompt, iterations=args.iters, seed=args.seed).items() if v is not None}
+    return replace(cfg, **over)
+
+def cmd_stylize(args)->int:
+    "Stylize the generator towards a prompt; resume when --out holds a run."
+    quiet_libraries()
+    from headstyle.generator import load_generator
+    from headstyle.prior import unknown_words
+    from headstyle.stylize import Stylizer, find_checkpoint
+    from headstyle.world import STYLES
+    out = writable_folder(args.out)
+    ckpts = sorted((out/'checkpoints').glob('it*')) if (out/'checkpoints').exists() else []
+    G = load_generator(args.generator)
+    if ckpts:
+        import json
+        saved = json.loads((find_checkpoint(out)/'stylize.json').read_text())['config']
+        if args.prompt is not None and args.prompt != saved['prompt']:
+            raise UsageError(f"{out} holds a run for the prompt {saved['prompt']!r}; choose another --out for {args.prompt!r}")
+        from headstyle.stylize import StylizeConfig
+        single, grid = load_guides(StylizeConfig(**saved), args.prior, args.controlnet_edge, args.controlnet_depth)
+        st = Stylizer.resume(out, G, single, grid)
+        print(f"resuming {out} at iteration {st.iteration}", file=sys.stderr)
+    else:
+        cfg = stylize_config(args)
+        single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth)
+        st = Stylizer(G, single, grid, cfg, out)
+    if words := unknown_words(single.tokenizer, st.config.prompt):
+        print(f"headstyle: warning: the prior has never seen {', '.join(map(repr, words))}; it knows the styles: "
+              + '; '.join(canon for canon, _ in STYLES.values()), file=sys.stderr)
+    st.run(args.iters)
+    print(f"wrote {find_checkpoint(out)}")
+    return 0
+
+# %% ../nbs/16_cli.ipynb #c010
+def load_latents(path, # an .npz file with key 'w' of shape (1, num_ws, w_dim), or a folder of them
+                 num_ws:int, w_dim:int, # the generator's W+ shape
+                )->dict: # name -> (1, num_ws, w_dim) tensor
+    "W+ latents stored as the authors store them, checked against the generator."
+    import numpy as np, torch
+    path = Path(path)
+    files = sorted(path.glob('*.npz')) if path.is_dir() else [path]
+    if not files or not files[0].exists(): raise UsageError(f"no .npz latents at {path}")
+    out = {}
+    for f in files:
+        try: data = np.load(f, allow_pickle=False)
+        except (OSError, ValueError) as e: raise UsageError(f"cannot read {f} as .npz: {e}")
+        if 'w' not in data: raise UsageError(f"{f} has no array 'w' (it has: {', '.join(data.files) or 'nothing'})")
+        w = torch.from_numpy(np.asarray(data['w'], dtype=np.float32))
+        if tuple(w.shape) != (1, num_ws, w_dim):
+            raise UsageError(f"{f}: 'w' has shape {tuple(w.shape)}, expected (1, {num_ws}, {w_dim}) for this generator")
+        out[f.stem] = w
+    return out
+
+def cmd_render(args)->int:
+    "Five-yaw strips of a stylized checkpoint (top) and the original generator (bottom), one PNG per latent."
+    import torch
+    from PIL import Image
+    from headstyle.generator import load_generator
+    from headstyle.stylize import find_checkpoint
+    from headstyle.cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
+    if (args.latents is None) == (args.samples is None): raise UsageError("pass exactly one of --latents and --samples")
+    quiet_libraries()
+    out = writable_folder(args.out)
+    G0, G1 = load_generator(args.generator), load_generator(find_checkpoint(args.checkpoint))
+    if args.latents is not None: ws = load_latents(args.latents, G0.num_ws, G0.w_dim)
+    else:
+        z = torch.randn(args.samples, G0.z_dim, generator=torch.Generator().manual_seed(args.seed))
+        with torch.no_grad(): w = G0.mapping(z, camera_params(torch.zeros(args.samples), 0.2), truncation_psi=0.75)
+        ws = {f'sample{i:03d}': w[i:i + 1] for i in range(args.samples)}
+    cams = camera_params(torch.tensor(INFERENCE_YAWS), INFERENCE_PITCH)
+    for name, w in ws.items():
+        with torch.no_grad(): rows = [G.synthesis(w.expand(len(cams), -1, -1), cams)['image'] for G in (G1, G0)]
+        strip = torch.cat([torch.cat(list(r), -1) for r in rows], -2).clamp(-1, 1)
+        Image.fromarray(((strip + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(out/f'{name}.png')
+    print(f"wrote {len(ws)} strips to {out}")
+    return 0
+
+# %% ../nbs/16_cli.ipynb #c011
 def positive_int(s:str)->int:
     "argparse type: an integer >= 1."
     try: v = int(s)
@@ -61,6 +180,27 @@ def make_parser()->HeadstyleParser:
     cams.add_argument('--n', type=positive_int, default=16, help='random cameras per range (default: 16)')
     cams.add_argument('--seed', type=int, default=0, help='seed of the random cameras (default: 0)')
     cams.set_defaults(func=cmd_cameras)
+    st = sub.add_parser('stylize', help='stylize the generator towards a prompt (resumes when --out holds a run)')
+    st.add_argument('--prompt', help="target prompt (default: the config's, 'a werewolf')")
+    st.add_argument('--preset', default='tiny', help="'tiny' (CPU, TinyHeads; default) or 'paper' (the authors' recipe)")
+    st.add_argument('--method', help="ablation row: sds, sds+controlnet, ld+controlnet, ld+controlnet+rank, grid-after-sr, full")
+    st.add_argument('--config', help='a JSON file of StylizeConfig fields (instead of --preset)')
+    st.add_argument('--iters', type=positive_int, help="iterations (default: the config's)")
+    st.add_argument('--seed', type=int, help="seed (default: the config's)")
+    st.add_argument('--out', default='headstyle-out/stylize', help='run folder: checkpoints and previews')
+    for name, what in [('generator', 'generator folder (default: the shipped TinyHeads generator)'),
+                       ('prior', 'diffusers pipeline folder (default: the shipped tiny prior)'),
+                       ('controlnet-edge', 'edge ControlNet folder'), ('controlnet-depth', 'depth ControlNet folder')]:
+        st.add_argument(f'--{name}', help=what)
+    st.set_defaults(func=cmd_stylize)
+    rd = sub.add_parser('render', help="five-yaw strips of a stylized checkpoint above the original")
+    rd.add_argument('--checkpoint', required=True, help='a checkpoint folder, or a run folder (its latest checkpoint)')
+    rd.add_argument('--latents', help="an .npz with key 'w' (1, num_ws, w_dim), or a folder of them")
+    rd.add_argument('--samples', type=positive_int, help='render this many random latents instead')
+    rd.add_argument('--seed', type=int, default=0, help='seed of --samples (default: 0)')
+    rd.add_argument('--generator', help='the original generator folder (default: the shipped one)')
+    rd.add_argument('--out', default='headstyle-out/render', help='output folder for the PNG strips')
+    rd.set_defaults(func=cmd_render)
     return p
 
 def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`
@@ -70,4 +210,7 @@ def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`
     args = p.parse_args(argv)
     if args.command is None:
         p.print_help(); return 0
-    return args.func(args)
+    try: return args.func(args)
+    except (UsageError, FileNotFoundError, ValueError) as e:
+        print(f"headstyle: error: {e}", file=sys.stderr)
+        return 2

@@ -2,53 +2,12 @@
 import json, math
 import pytest
 import torch
-from transformers import CLIPTokenizer, CLIPTextModel, CLIPTextConfig
-from diffusers import (AutoencoderKL, UNet2DConditionModel, ControlNetModel, StableDiffusionPipeline,
-                       StableDiffusionControlNetPipeline)
+from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline
 from headstyle.guidance import *
 from headstyle.cameras import sample_cameras, mirror_camera, GRID_YAW, GRID_PITCH
+from tiny_sd import make_tokenizer, make_components
 
 torch.set_num_threads(1)   # tiny models: one thread is fastest, and pytest may share the cores
-WORDS = 'a photo of person the joker marble statue'.split()
-
-def make_tokenizer(folder):
-    "Word-level CLIP BPE tokenizer from a hand-written vocabulary; unknown words fall back to letters."
-    vocab = {ch + e: 0 for e in ('', '</w>') for ch in 'abcdefghijklmnopqrstuvwxyz'}
-    merges = []
-    for w in WORDS:
-        parts, cur = list(w[:-1]) + [w[-1] + '</w>'], w[0]
-        for p in parts[1:]:
-            merges.append(f'{cur} {p}'); cur += p; vocab[cur] = 0
-    vocab.update({'<|startoftext|>': 0, '<|endoftext|>': 0})
-    (folder / 'vocab.json').write_text(json.dumps({k: i for i, k in enumerate(vocab)}))
-    (folder / 'merges.txt').write_text('#version: 0.2\n' + '\n'.join(dict.fromkeys(merges)) + '\n')
-    return CLIPTokenizer(str(folder / 'vocab.json'), str(folder / 'merges.txt'), model_max_length=12)
-
-def make_components(tokenizer, layout):
-    "Random text encoder, VAE, UNet and ControlNet; layout 'a': 4x VAE, 2-block UNet; 'b': 8x VAE, 3-block UNet."
-    torch.manual_seed(0)
-    hidden = 32 if layout == 'a' else 24
-    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                                      num_attention_heads=2, num_hidden_layers=2, max_position_embeddings=12,
-                                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                      pad_token_id=tokenizer.eos_token_id))
-    nb = 3 if layout == 'a' else 4
-    vae = AutoencoderKL(block_out_channels=(8, 16, 16, 16)[:nb], down_block_types=('DownEncoderBlock2D',) * nb,
-                        up_block_types=('UpDecoderBlock2D',) * nb, latent_channels=4, norm_num_groups=8, layers_per_block=1)
-    if layout == 'a':
-        unet = UNet2DConditionModel(sample_size=16, block_out_channels=(16, 32), norm_num_groups=8, layers_per_block=1,
-                                    down_block_types=('CrossAttnDownBlock2D', 'DownBlock2D'), attention_head_dim=4,
-                                    up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D'), cross_attention_dim=hidden)
-    else:
-        unet = UNet2DConditionModel(sample_size=8, block_out_channels=(16, 16, 24), norm_num_groups=8, layers_per_block=1,
-                                    down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'),
-                                    up_block_types=('CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'UpBlock2D'),
-                                    attention_head_dim=(2, 4, 4), cross_attention_dim=hidden)
-    cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 16, 16)[:nb])
-    with torch.no_grad():                      # a fresh ControlNet's zero convolutions add nothing: wake them up
-        for q in cn.parameters():
-            if not q.any(): q.normal_(0, 0.05)
-    return te, vae, unet, cn
 
 @pytest.fixture(scope='module')
 def tokenizer(tmp_path_factory): return make_tokenizer(tmp_path_factory.mktemp('tok'))
