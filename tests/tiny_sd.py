@@ -1,30 +1,21 @@
 """Tiny random Stable-Diffusion-shaped components built offline from configs, shared by the tests."""
-import json
 import torch
-from transformers import CLIPTokenizer, CLIPTextModel, CLIPTextConfig
+from transformers import CLIPTextModel, CLIPTextConfig
 from diffusers import AutoencoderKL, UNet2DConditionModel, ControlNetModel
+from headstyle.prior import build_tokenizer
 
 WORDS = 'a photo of person the joker marble statue'.split()
 
 def make_tokenizer(folder):
-    "Word-level CLIP BPE tokenizer from a hand-written vocabulary; unknown words fall back to letters."
-    vocab = {ch + e: 0 for e in ('', '</w>') for ch in 'abcdefghijklmnopqrstuvwxyz'}
-    merges = []
-    for w in WORDS:
-        parts, cur = list(w[:-1]) + [w[-1] + '</w>'], w[0]
-        for p in parts[1:]:
-            merges.append(f'{cur} {p}'); cur += p; vocab[cur] = 0
-    vocab.update({'<|startoftext|>': 0, '<|endoftext|>': 0})
-    (folder / 'vocab.json').write_text(json.dumps({k: i for i, k in enumerate(vocab)}))
-    (folder / 'merges.txt').write_text('#version: 0.2\n' + '\n'.join(dict.fromkeys(merges)) + '\n')
-    return CLIPTokenizer(str(folder / 'vocab.json'), str(folder / 'merges.txt'), model_max_length=12)
+    "CLIP BPE tokenizer in which each of WORDS is one token; unknown words fall back to letters."
+    return build_tokenizer([' '.join(WORDS)], folder)
 
 def make_components(tokenizer, layout):
     "Random text encoder, VAE, UNet and ControlNet; layout 'a': 4x VAE, 2-block UNet; 'b': 8x VAE, 3-block UNet."
     torch.manual_seed(0)
     hidden = 32 if layout == 'a' else 24
     te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                                      num_attention_heads=2, num_hidden_layers=2, max_position_embeddings=12,
+                                      num_attention_heads=2, num_hidden_layers=2, max_position_embeddings=tokenizer.model_max_length,
                                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                                       pad_token_id=tokenizer.eos_token_id))
     nb = 3 if layout == 'a' else 4
