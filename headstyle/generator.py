@@ -274,7 +274,7 @@ def fit_dataset(n:int, # number of identities
 def train_generator(G:TriPlaneGenerator|None=None, # a generator to train (default: a new one)
                     steps_3d:int=3000, # phase 1 steps
                     steps_image:int=2000, # phase 2 steps
-                    batch:int=8, # heads per step
+                    batch:int=8, # heads per step in phase 1 (phase 2 renders half as many)
                     n_points:int=4096, # field points per head
                     n_images:int=512, # phase 2 identities (2 views each)
                     lr:float=2e-3, # Adam learning rate (decays to 1/10 over each phase)
@@ -282,6 +282,8 @@ def train_generator(G:TriPlaneGenerator|None=None, # a generator to train (defau
                     fast:bool=False, # a few seconds: tiny steps, for tests and CI
                     progress:bool=True, # show a progress bar
                     log:list|None=None, # if given, receives (phase, step, loss) tuples
+                    callback=None, # if given, called as callback(phase, step, G) every `every` steps and at the end of each phase
+                    every:int=250, # steps between callbacks
                    )->TriPlaneGenerator:
     "Pretrain the tri-plane generator on TinyHeads photos (non-adversarial: 3D field fit, then image fit)."
     from tqdm.auto import tqdm
@@ -304,7 +306,7 @@ def train_generator(G:TriPlaneGenerator|None=None, # a generator to train (defau
                 ws = G.mapping(z, c, update_emas=True)
                 loss = loss_3d(G, G.backbone.synthesis(ws), z, n_points, g)
             else:
-                idx = torch.randint(len(data['z']), (batch,), generator=g)
+                idx = torch.randint(len(data['z']), (max(1, batch // 2),), generator=g)
                 z, c = data['z'][idx], data['c'][idx]
                 ws = G.mapping(z, c, update_emas=True)
                 out = G.synthesis(ws, c, stratified=True, generator=g)
@@ -313,6 +315,8 @@ def train_generator(G:TriPlaneGenerator|None=None, # a generator to train (defau
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
             if log is not None: log.append((phase, i, loss.item()))
             if i % 10 == 0: bar.set_postfix(loss=f'{loss.item():.4f}')
+            if callback is not None and ((i + 1) % every == 0 or i + 1 == steps):
+                G.eval(); callback(phase, i + 1, G); G.train()
     return G.eval()
 
 # %% ../nbs/03_generator.ipynb #c026

@@ -138,26 +138,26 @@ def head_geometry(identity:Tensor, # (B, N_PARAMS) identities
     "Positions and sizes of the head parts."
     a, B = dict(zip(PARAMS, identity.unbind(-1))), len(identity)
     s, one = {**_SHAPE, **_STYLE_SHAPE.get(style, {})}, torch.ones(len(identity))
-    hw = 0.165 * (1 + 0.10 * a['head_width'] + s['head'])
-    hh = 0.195 * (1 + 0.08 * a['head_height'] + s['head'])
-    cl = 0.115 * (1 + 0.15 * a['chin_length'])
-    nl = 0.035 * (1 + 0.45 * a['nose_length'] + s['nose'])
-    es = 0.055 * (1 + 0.15 * a['eye_spacing'])
-    hv = 0.018 * (1 + 0.8 * a['hair_volume'] + s['hair']).clamp_min(0.1)
-    hl = 0.05 + 0.06 * (1 + a['hair_length'])
+    hw = 0.165 * (1 + 0.15 * a['head_width'] + s['head'])
+    hh = 0.195 * (1 + 0.10 * a['head_height'] + s['head'])
+    cl = 0.115 * (1 + 0.25 * a['chin_length'])
+    nl = 0.035 * (1 + 0.6 * a['nose_length'] + s['nose'])
+    es = 0.055 * (1 + 0.2 * a['eye_spacing'])
+    hv = 0.025 * (1 + 0.9 * a['hair_volume'] + s['hair']).clamp_min(0.1)
+    hl = 0.04 + 0.08 * (1 + a['hair_length'])
     ear_y, ear_x = 0.01 + s['ear_up'] * one, hw - 0.005
     return dict(
         cranium_c=_v(B, 0, 0.06, -0.02), cranium_r=_v(B, hw, hh, 0.2 * (1 + s['head']) * one),
-        jaw_c=_v(B, 0, -0.06 - 0.3 * (cl - 0.115), 0.02), jaw_r=_v(B, 0.115 * (1 + 0.15 * a['jaw_width'] + s['jaw']), cl, 0.135 * one),
+        jaw_c=_v(B, 0, -0.06 - 0.3 * (cl - 0.115), 0.02), jaw_r=_v(B, 0.115 * (1 + 0.25 * a['jaw_width'] + s['jaw']), cl, 0.135 * one),
         neck_a=_v(B, 0, -0.34, -0.04), neck_b=_v(B, 0, -0.08, -0.04),
         nose_a=_v(B, 0, 0.03, 0.165 * one), nose_b=_v(B, 0, -0.035, 0.175 + nl),
-        nose_r=(0.022 * (1 + 0.3 * a['nose_width'] + 0.5 * s['nose']))[:, None],
+        nose_r=(0.022 * (1 + 0.4 * a['nose_width'] + 0.5 * s['nose']))[:, None],
         eye_l=_v(B, -es, 0.04, 0.148 * one), eye_r=_v(B, es, 0.04, 0.148 * one),
-        eye_rad=(0.02 * (1 + 0.25 * a['eye_size'] + s['eye']))[:, None],
+        eye_rad=(0.02 * (1 + 0.35 * a['eye_size'] + s['eye']))[:, None],
         ear_l=_v(B, -ear_x, ear_y, -0.03 * one), ear_r=_v(B, ear_x, ear_y, -0.03 * one),
-        ear_rad=_v(B, 0.03 * one, 0.04 * (1 + 0.3 * a['ear_size'] + s['ear']), 0.028 * one),
+        ear_rad=_v(B, 0.03 * one, 0.04 * (1 + 0.5 * a['ear_size'] + s['ear']), 0.028 * one),
         mouth_c=_v(B, 0, -0.105 - 0.3 * (cl - 0.115), 0.148 * one),
-        mouth_r=_v(B, 0.032 * (1 + 0.25 * a['mouth_width'] + s['mouth']), 0.012 * one, 0.02 * one),
+        mouth_r=_v(B, 0.032 * (1 + 0.4 * a['mouth_width'] + s['mouth']), 0.012 * one, 0.02 * one),
         hair_c=_v(B, 0, 0.075, -0.035), hair_r=_v(B, hw + hv, hh + hv, 0.2 + hv),
         back_c=_v(B, 0, -0.02 * one, -0.1), back_r=_v(B, hw * 0.95 + hv, 0.08 + hl, 0.12 + hv))
 
@@ -208,7 +208,7 @@ def head_parts(p:Tensor, # (..., 3) points
     eyes = torch.minimum((p - g['eye_l']).norm(dim=-1), (p - g['eye_r']).norm(dim=-1)) - g['eye_rad'][..., 0]
     hair = smin(sd_ellipsoid(p, g['hair_c'], g['hair_r']), sd_ellipsoid(p, g['back_c'], g['back_r']), 0.05)
     hairline = (p[..., 2] - 0.75 * (p[..., 1] - 0.13) + 0.02) / 1.25
-    hair = torch.maximum(torch.maximum(hair, hairline), -(p[..., 1] + 0.2))
+    hair = torch.maximum(torch.maximum(hair, hairline), -(p[..., 1] + 0.3))
     return dict(skin=skin, lips=lips, eyes=eyes, hair=hair)
 
 def union_sdf(d:dict, # head_parts output
