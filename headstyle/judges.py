@@ -14,7 +14,7 @@ from .prior import fit, index_batches, build_tokenizer, all_prompts, assets_dir
 # %% auto #0
 __all__ = ['judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table', 'train_tiny_clip',
            'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id', 'export_id_onnx',
-           'load_id_model', 'id_embed', 'roc_auc', 'verification_auc']
+           'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'load_tiny_clip', 'train_judges']
 
 # %% ../nbs/04b_judges.ipynb #c007
 def judge_data(n_ids:int, # identities
@@ -188,3 +188,33 @@ def verification_auc(emb:Tensor, # (N, D) unit embeddings
     i, j = torch.triu_indices(len(emb), len(emb), 1)
     same = identity[i] == identity[j]
     return roc_auc(sim[i, j][same], sim[i, j][~same])
+
+# %% ../nbs/04b_judges.ipynb #c024
+def load_tiny_clip(folder=None, # a folder written by save_pretrained; default: the shipped tiny CLIP
+                  ):
+    "The tiny CLIP judge and its tokenizer, offline."
+    from transformers import CLIPModel, CLIPTokenizer
+    folder = Path(folder) if folder is not None else assets_dir()/'tinyclip'
+    if not (folder/'config.json').exists(): raise FileNotFoundError(f"no CLIP model at {folder} (config.json missing)")
+    return CLIPModel.from_pretrained(folder, local_files_only=True).eval(), CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+
+def train_judges(out, # output folder (the package ships them in headstyle/assets)
+                 n_ids:int=300, views:int=10, held_ids:int=60, # training and held-out identities, renders per identity
+                 clip_steps:int=1500, id_steps:int=3000, seed:int=0,
+                )->dict: # the held-out scores and timings
+    "Render judge data, train the tiny CLIP and the identity encoder, save both to `out`."
+    import time
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    train, held = judge_data(n_ids, views, seed=seed), judge_data(held_ids, views, seed=seed + 777)
+    t1 = time.time()
+    tok = build_tokenizer(all_prompts(), out/'tinyclip')
+    clip, _ = train_tiny_clip(train, tok, clip_steps, seed=seed)
+    clip.save_pretrained(out/'tinyclip'); tok.save_pretrained(out/'tinyclip')
+    t2 = time.time()
+    net, _ = train_tiny_id(train, id_steps, seed=seed)
+    export_id_onnx(net, out/'tinyid.onnx')
+    t3 = time.time()
+    rec = load_id_model(out/'tinyid.onnx')
+    return dict(style_retrieval=style_retrieval(clip, tok, held), id_auc=verification_auc(id_embed(rec, held['image']), held['identity']),
+                render_s=t1 - t0, clip_s=t2 - t1, id_s=t3 - t2)
