@@ -458,13 +458,13 @@ class ToyHead(torch.nn.Module):
 def to_grid(views:Tensor, # (4B, C, H, W) or (B, 4, C, H, W): views of B heads, 4 each
            )->Tensor: # (B, C, 2H, 2W) grids, views 0 1 / 2 3
     "Tile four views per head into a 2x2 grid image."
+    from headstyle.world import tile_grid   # the layout the prior's grids were rendered with
     if views.ndim == 4:
         if len(views) % 4: raise ValueError(f"expected 4 views per head, got a batch of {len(views)}")
         views = views.reshape(-1, 4, *views.shape[1:])
     if views.ndim != 5 or views.shape[1] != 4:
         raise ValueError(f"expected views of shape (4B, C, H, W) or (B, 4, C, H, W), got {tuple(views.shape)}")
-    top, bottom = torch.cat([views[:, 0], views[:, 1]], -1), torch.cat([views[:, 2], views[:, 3]], -1)
-    return torch.cat([top, bottom], -2)
+    return tile_grid(views)
 
 def from_grid(grid:Tensor, # (B, C, 2H, 2W) grids
              )->Tensor: # (4B, C, H, W) the views, head by head
