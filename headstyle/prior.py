@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'ALPHAS_CUMPROD', 'prompt_words', 'bpe', 'bpe_files',
            'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
-           'psnr', 'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'train_vae', 'encode_latents',
+           'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'train_vae', 'encode_latents',
            'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts', 'denoise_loss', 'train_unet',
            'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'assets_dir', 'load_controlnet',
            'load_prior', 'unknown_words', 'vae_psnr', 'cached_prior_data', 'train_prior']
@@ -108,12 +108,7 @@ def make_vae(seed:int=0, **overrides):
     torch.manual_seed(seed)
     return AutoencoderKL(**{**VAE_CONFIG, **overrides})
 
-def psnr(x:Tensor, # (B, C, H, W) images in [-1, 1]
-         y:Tensor, # (B, C, H, W) reference images in [-1, 1]
-        )->Tensor: # (B,) peak signal-to-noise ratio in dB, on the [0, 1] scale
-    "PSNR per image, images in [-1, 1] (peak 1 after mapping to [0, 1])."
-    mse = (((x - y) / 2) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return -10 * torch.log10(mse)
+from .generator import psnr   # dB per image, images in [-1, 1] (peak 1 on the [0, 1] scale)
 
 # %% ../nbs/04_prior.ipynb #c025
 @dataclass
