@@ -364,7 +364,8 @@ def evaluate_fit(G:TriPlaneGenerator, # the generator
     return dict(psnr=ps.mean().item(), mask_iou=ious.mean().item(), psnr_all=ps, mask_iou_all=ious)
 
 # %% ../nbs/03_generator.ipynb #c029
-ASSETS = Path(__file__).parent / 'assets' if '__file__' in globals() else Path('../headstyle/assets')
+import headstyle
+ASSETS = Path(headstyle.__file__).parent / 'assets'   # weights shipped inside the package
 GENERATOR_DIR = ASSETS / 'generator'
 
 def save_generator(G:TriPlaneGenerator, # the generator

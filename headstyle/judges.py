@@ -9,7 +9,8 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
-from .prior import fit, index_batches, build_tokenizer, all_prompts, assets_dir
+from .prior import fit, index_batches, build_tokenizer, all_prompts
+from .generator import ASSETS
 
 # %% auto #0
 __all__ = ['judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table', 'train_tiny_clip',
@@ -157,7 +158,7 @@ def load_id_model(path=None, # an ONNX recogniser; default: the shipped tinyid.o
                  ):
     "An insightface ArcFace-style recogniser (tiny ID by default, or e.g. buffalo_l's w600k_r50.onnx)."
     from insightface.model_zoo import model_zoo
-    path = Path(path) if path is not None else assets_dir()/'tinyid.onnx'
+    path = Path(path) if path is not None else ASSETS/'tinyid.onnx'
     if not path.exists(): raise FileNotFoundError(f"no ONNX identity model at {path}; train one with headstyle.judges.train_tiny_id and export_id_onnx")
     return model_zoo.get_model(str(path), providers=['CPUExecutionProvider'])
 
@@ -194,7 +195,7 @@ def load_tiny_clip(folder=None, # a folder written by save_pretrained; default: 
                   ):
     "The tiny CLIP judge and its tokenizer, offline."
     from transformers import CLIPModel, CLIPTokenizer
-    folder = Path(folder) if folder is not None else assets_dir()/'tinyclip'
+    folder = Path(folder) if folder is not None else ASSETS/'tinyclip'
     if not (folder/'config.json').exists(): raise FileNotFoundError(f"no CLIP model at {folder} (config.json missing)")
     return CLIPModel.from_pretrained(folder, local_files_only=True).eval(), CLIPTokenizer.from_pretrained(folder, local_files_only=True)
 

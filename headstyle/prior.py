@@ -16,8 +16,8 @@ __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'AL
            'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
            'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'train_vae', 'encode_latents',
            'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts', 'denoise_loss', 'train_unet',
-           'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'assets_dir', 'load_controlnet',
-           'load_prior', 'unknown_words', 'vae_psnr', 'cached_prior_data', 'train_prior']
+           'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'load_controlnet', 'load_prior',
+           'unknown_words', 'vae_psnr', 'cached_prior_data', 'train_prior']
 
 # %% ../nbs/04_prior.ipynb #c009
 from .guidance import SD_SCHEDULE, ddim_scheduler, abar
@@ -108,7 +108,7 @@ def make_vae(seed:int=0, **overrides):
     torch.manual_seed(seed)
     return AutoencoderKL(**{**VAE_CONFIG, **overrides})
 
-from .generator import psnr   # dB per image, images in [-1, 1] (peak 1 on the [0, 1] scale)
+from .generator import psnr, ASSETS   # PSNR (dB) of images in [-1, 1]; the package's weights folder
 
 # %% ../nbs/04_prior.ipynb #c025
 @dataclass
@@ -351,16 +351,11 @@ def make_pipeline(tokenizer, text_encoder, vae, unet, scheduler=None, controlnet
     if controlnet is None: return StableDiffusionPipeline(**kw)
     return StableDiffusionControlNetPipeline(controlnet=controlnet, **kw)
 
-def assets_dir()->Path:
-    "The folder of weights shipped inside the package."
-    import headstyle
-    return Path(headstyle.__file__).parent/'assets'
-
 def load_controlnet(controlnet, # a ControlNet folder, or a name: 'depth' or 'edge' (the shipped ones)
                    ):
     "Load a `ControlNetModel` from a local folder, offline."
     from diffusers import ControlNetModel
-    if controlnet in ('depth', 'edge'): controlnet = assets_dir()/f'tinysd-controlnet-{controlnet}'
+    if controlnet in ('depth', 'edge'): controlnet = ASSETS/f'tinysd-controlnet-{controlnet}'
     if not (Path(controlnet)/'config.json').exists():
         raise FileNotFoundError(f"no ControlNet at {controlnet} (config.json missing); pass a folder written by save_pretrained")
     return ControlNetModel.from_pretrained(controlnet, local_files_only=True)
@@ -370,7 +365,7 @@ def load_prior(folder=None, # a diffusers folder; default: the shipped tiny prio
               ):
     "Load a (ControlNet) Stable Diffusion pipeline from local folders, offline."
     from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline
-    folder = Path(folder) if folder is not None else assets_dir()/'tinysd'
+    folder = Path(folder) if folder is not None else ASSETS/'tinysd'
     if not (folder/'model_index.json').exists():
         raise FileNotFoundError(f"no diffusers pipeline at {folder} (model_index.json missing); pass the folder "
                                 "written by save_pretrained, or train the tiny prior with headstyle.prior.train_prior")
