@@ -4,13 +4,15 @@
 
 # %% ../nbs/16_cli.ipynb #c002
 from __future__ import annotations
-import argparse, sys
+import argparse, json, math, sys
 from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'stylize_config',
-           'cmd_stylize', 'load_latents', 'cmd_render', 'positive_int', 'make_parser', 'main']
+__all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder',
+           'quiet_libraries', 'load_guides', 'warn_unknown_words', 'stylize_config', 'cmd_stylize', 'load_latents',
+           'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo', 'cmd_demo',
+           'positive_int', 'make_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -75,6 +77,15 @@ def load_guides(config, # a StylizeConfig: which ControlNets are needed
     single = Guide.from_pipeline(pipe, controlnet=cn_edge)
     return single, (Guide.from_pipeline(pipe, controlnet=cn_depth) if config.grid else None)
 
+def warn_unknown_words(tokenizer, prompt:str)->list[str]:
+    "Warn on standard error about words of `prompt` the prior has never seen, listing the styles it knows."
+    from headstyle.prior import unknown_words
+    from headstyle.world import STYLES
+    if words := unknown_words(tokenizer, prompt):
+        print(f"headstyle: warning: the prior has never seen {', '.join(map(repr, words))}; it knows the styles: "
+              + '; '.join(canon for canon, _ in STYLES.values()), file=sys.stderr)
+    return words
+
 # %% ../nbs/16_cli.ipynb #c009
 def stylize_config(args):
     "The run's StylizeConfig from --config or --preset, --method and the command-line overrides."
@@ -92,14 +103,11 @@ def cmd_stylize(args)->int:
     "Stylize the generator towards a prompt; resume when --out holds a run."
     quiet_libraries()
     from headstyle.generator import load_generator
-    from headstyle.prior import unknown_words
     from headstyle.stylize import Stylizer, find_checkpoint
-    from headstyle.world import STYLES
     out = writable_folder(args.out)
     ckpts = sorted((out/'checkpoints').glob('it*')) if (out/'checkpoints').exists() else []
     G = load_generator(args.generator)
     if ckpts:
-        import json
         saved = json.loads((find_checkpoint(out)/'stylize.json').read_text())['config']
         if args.prompt is not None and args.prompt != saved['prompt']:
             raise UsageError(f"{out} holds a run for the prompt {saved['prompt']!r}; choose another --out for {args.prompt!r}")
@@ -111,9 +119,7 @@ def cmd_stylize(args)->int:
         cfg = stylize_config(args)
         single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth)
         st = Stylizer(G, single, grid, cfg, out)
-    if words := unknown_words(single.tokenizer, st.config.prompt):
-        print(f"headstyle: warning: the prior has never seen {', '.join(map(repr, words))}; it knows the styles: "
-              + '; '.join(canon for canon, _ in STYLES.values()), file=sys.stderr)
+    warn_unknown_words(single.tokenizer, st.config.prompt)
     st.run(args.iters)
     print(f"wrote {find_checkpoint(out)}")
     return 0
@@ -162,6 +168,150 @@ def cmd_render(args)->int:
     print(f"wrote {len(ws)} strips to {out}")
     return 0
 
+# %% ../nbs/16_cli.ipynb #c101
+DEMO_METHODS = ('sds', 'full')
+DEMO_ITERS = 120          # iterations of each run
+DEMO_IDENTITIES = 8       # identities measured and shown
+
+def demo_config(method:str, # a row of the ablation, see headstyle.stylize.METHODS
+                prompt:str, seed:int, iters:int)->'StylizeConfig':
+    "The tiny preset with one ablation row, a prompt, a seed and a length; one checkpoint at the end, no previews."
+    from headstyle.stylize import StylizeConfig
+    return StylizeConfig.preset('tiny', prompt=prompt, seed=seed, iterations=iters, checkpoint_every=iters,
+                                preview_every=0).with_method(method)
+
+# %% ../nbs/16_cli.ipynb #c102
+def demo_run(method:str, G, guides:dict, # the generator and its guides by method
+             config, out:Path, progress:bool=True):
+    "Train one demo run in `out`, resuming a run of the same settings found there."
+    from headstyle.stylize import Stylizer, find_checkpoint
+    if (out/'checkpoints').exists() and any((out/'checkpoints').glob('it*/stylize.json')):
+        saved = json.loads((find_checkpoint(out)/'stylize.json').read_text())['config']
+        keep = ('prompt', 'seed', 'rule', 'grid', 'single_control')
+        if any(saved[k] != getattr(config, k) for k in keep) or saved['iterations'] > config.iterations:
+            raise UsageError(f"{out} holds a demo run with other settings (prompt {saved['prompt']!r}, seed {saved['seed']}, "
+                             f"{saved['iterations']} iterations); choose another --out")
+        st = Stylizer.resume(out, G, *guides[method])
+        st.config.iterations = config.iterations
+    else: st = Stylizer(G, *guides[method], config, out)
+    st.run(config.iterations, progress=progress)
+    return st
+
+# %% ../nbs/16_cli.ipynb #c104
+def image_uri(x, # (3, H, W) image in [-1, 1]
+              scale:int=2, # integer upscaling (nearest)
+             )->str:
+    "A PNG data URI of an image."
+    import base64, io
+    from PIL import Image
+    from headstyle.world import to_rgb01
+    im = Image.fromarray((to_rgb01(x) * 255).round().byte().numpy())
+    im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    buf = io.BytesIO(); im.save(buf, format='PNG')
+    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
+
+def file_uri(path, mime:str)->str:
+    "A data URI of a file."
+    import base64
+    return f'data:{mime};base64,' + base64.b64encode(Path(path).read_bytes()).decode()
+
+# %% ../nbs/16_cli.ipynb #c105
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.35em .8em;text-align:right}
+th:first-child,td:first-child{text-align:left}.strip{display:flex;align-items:center;gap:.5em;margin:.2em 0}
+.strip span{width:6em;font-size:.85em}.gifs{display:flex;gap:1.5em}.gifs figure{margin:0;text-align:center}
+.note{color:#555;font-size:.9em}"""
+
+def demo_html(metrics:dict, # the demo's numbers (metrics.json)
+              views:dict, # name -> (V, N, 3, H, W) renders: 'original' and each method
+              gifs:dict, # name -> GIF path of one head's turntable
+              figure=None, # a plotly figure of the 3D heads, or None
+             )->str:
+    "The demo report as one self-contained HTML page."
+    s = metrics['settings']
+    rows = ''.join(f"<tr><td>{m}</td><td>{metrics[m]['id']:.3f}</td><td>{metrics[m]['diversity']:.3f}</td>"
+                   f"<td>{metrics[m]['seconds']:.0f}</td></tr>" for m in s['methods'])
+    ref = metrics['reference']
+    parts = [f"<h1>headstyle demo: “{s['prompt']}”</h1>",
+             f"<p>The TinyHeads generator stylized for {s['iterations']} iterations (seed {s['seed']}) with each method, "
+             f"measured on {s['identities']} identities at yaws {', '.join(f'{d:.0f}°' for d in s['yaws_deg'])}.</p>",
+             "<table><tr><th>method</th><th>id ↑</th><th>diversity</th><th>seconds</th></tr>", rows,
+             f"<tr><td>original</td><td>1</td><td>{metrics['original']['diversity']:.3f}</td><td></td></tr></table>",
+             f"<p class=note><b>id</b>: identity similarity between a stylized head and its original, same camera; for scale, "
+             f"one original head at two yaws scores {ref['same_head']:.3f} and two different original heads {ref['different_heads']:.3f}. "
+             "<b>diversity</b>: mean identity distance between stylized heads; heads collapsing to one face drive it towards 0.</p>",
+             "<h2>Multi-view strips</h2>"]
+    V, N = views['original'].shape[:2]
+    for i in range(N):
+        parts.append(f"<h3>identity {i}</h3>")
+        for name, x in views.items():
+            parts.append(f"<div class=strip><span>{name}</span>" + ''.join(f"<img src='{image_uri(x[v, i])}'>" for v in range(V)) + "</div>")
+    parts.append("<h2>Turntable (identity 0)</h2><div class=gifs>" + ''.join(
+        f"<figure><img src='{file_uri(p, 'image/gif')}'><figcaption>{n}</figcaption></figure>" for n, p in gifs.items()) + "</div>")
+    if figure is not None:
+        parts += ["<h2>3D (identity 0; drag to turn)</h2>", figure.to_html(full_html=False, include_plotlyjs=True)]
+    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle demo</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+
+# %% ../nbs/16_cli.ipynb #c106
+def run_demo(out, # output folder: report.html, metrics.json and one run folder per method
+             prompt:str='a werewolf', seed:int=0, iters:int=DEMO_ITERS,
+             methods=DEMO_METHODS, # ablation rows to compare
+             identities:int=DEMO_IDENTITIES, # identities measured and shown
+             generator=None, prior=None, edge=None, depth=None, # model folders (None: the shipped ones)
+             recognizer=None, # identity model (None: the shipped tiny ID)
+             progress:bool=True,
+            )->dict: # the numbers written to metrics.json
+    "Stylize with each method from one seed, measure identity and diversity, write the report."
+    import time, torch
+    from headstyle.generator import load_generator
+    from headstyle.judges import load_id_model
+    from headstyle.cameras import camera_params, INFERENCE_YAWS
+    from headstyle.metrics import generator_views, identity_similarity, identity_diversity, identity_levels
+    from headstyle.viewers import generator_mesh, side_by_side, turntable, generator_renderer, turntable_gif
+    out = writable_folder(out)
+    if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
+    if identities < 2: raise UsageError(f"the demo compares identities: need at least 2, got {identities}")
+    G, rec = load_generator(generator), recognizer or load_id_model()
+    configs = {m: demo_config(m, prompt, seed, iters) for m in methods}
+    guides = {m: load_guides(c, prior, edge, depth) for m, c in configs.items()}
+    warn_unknown_words(guides[methods[0]][0].tokenizer, prompt)
+    z = torch.randn(identities, G.z_dim, generator=torch.Generator().manual_seed(10_000 + seed))
+    c = configs[methods[0]]
+    with torch.no_grad():
+        ws = G.mapping(z, camera_params(torch.full((identities,), c.mapping_yaw), c.mapping_pitch),
+                       truncation_psi=c.truncation_psi, truncation_cutoff=c.truncation_cutoff)
+    views, gens, seconds = {'original': generator_views(G, ws)}, {'original': G}, {}
+    for m in methods:
+        t0 = time.time()
+        gens[m] = demo_run(m, G, guides, configs[m], out/m, progress).G.eval()
+        seconds[m] = time.time() - t0
+        views[m] = generator_views(gens[m], ws)
+    ref = identity_levels(rec, views['original'])
+    metrics = {m: dict(id=identity_similarity(rec, views['original'], views[m]).mean().item(),
+                       diversity=identity_diversity(rec, views[m]).mean().item(), seconds=seconds[m]) for m in methods}
+    metrics['original'] = dict(diversity=identity_diversity(rec, views['original']).mean().item())
+    metrics['reference'] = dict(same_head=ref['same'].mean().item(), different_heads=ref['different'].mean().item())
+    metrics['settings'] = dict(prompt=prompt, seed=seed, iterations=iters, methods=list(methods), identities=identities,
+                               yaws_deg=[math.degrees(y) for y in INFERENCE_YAWS])
+    gifs = {n: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), out/f'turntable-{n}.gif') for n, g in gens.items()}
+    try: fig = side_by_side({n: generator_mesh(g, ws[:1], resolution=48) for n, g in gens.items()})
+    except ValueError: fig = None           # a run that lost its head has no surface to show
+    (out/'metrics.json').write_text(json.dumps(metrics, indent=1))
+    (out/'report.html').write_text(demo_html(metrics, views, gifs, fig))
+    return metrics
+
+# %% ../nbs/16_cli.ipynb #c107
+def cmd_demo(args)->int:
+    "Stylize TinyHeads with SDS and with the full method from one seed; write report.html and metrics.json."
+    quiet_libraries()
+    m = run_demo(args.out, args.prompt, args.seed, args.iters, generator=args.generator, prior=args.prior,
+                 edge=args.controlnet_edge, depth=args.controlnet_depth)
+    print(f"{'method':>8} {'id':>6} {'diversity':>9} {'seconds':>7}")
+    for k in m['settings']['methods']: print(f"{k:>8} {m[k]['id']:6.3f} {m[k]['diversity']:9.3f} {m[k]['seconds']:7.0f}")
+    print(f"{'original':>8} {1:6.3f} {m['original']['diversity']:9.3f}")
+    print(f"wrote {Path(args.out)/'report.html'} and {Path(args.out)/'metrics.json'}")
+    return 0
+
 # %% ../nbs/16_cli.ipynb #c011
 def positive_int(s:str)->int:
     "argparse type: an integer >= 1."
@@ -201,6 +351,16 @@ def make_parser()->HeadstyleParser:
     rd.add_argument('--generator', help='the original generator folder (default: the shipped one)')
     rd.add_argument('--out', default='headstyle-out/render', help='output folder for the PNG strips')
     rd.set_defaults(func=cmd_render)
+    dm = sub.add_parser('demo', help='stylize TinyHeads with SDS and with the full method; write report.html and metrics.json')
+    dm.add_argument('--prompt', default='a werewolf', help="target prompt (default: 'a werewolf')")
+    dm.add_argument('--seed', type=int, default=0, help='seed of both runs (default: 0)')
+    dm.add_argument('--iters', type=positive_int, default=DEMO_ITERS, help=f'iterations of each run (default: {DEMO_ITERS})')
+    dm.add_argument('--out', default='headstyle-out/demo', help='output folder (default: headstyle-out/demo)')
+    for name, what in [('generator', 'generator folder (default: the shipped TinyHeads generator)'),
+                       ('prior', 'diffusers pipeline folder (default: the shipped tiny prior)'),
+                       ('controlnet-edge', 'edge ControlNet folder'), ('controlnet-depth', 'depth ControlNet folder')]:
+        dm.add_argument(f'--{name}', help=what)
+    dm.set_defaults(func=cmd_demo)
     return p
 
 def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`

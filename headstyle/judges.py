@@ -15,7 +15,9 @@ from .generator import ASSETS
 # %% auto #0
 __all__ = ['judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table', 'train_tiny_clip',
            'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id', 'export_id_onnx',
-           'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'load_tiny_clip', 'train_judges']
+           'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'load_tiny_clip', 'train_judges',
+           'frechet_distance', 'style_judgement', 'sample_foreground', 'prior_samples', 'grid_consistency',
+           'judge_prior']
 
 # %% ../nbs/04b_judges.ipynb #c007
 def judge_data(n_ids:int, # identities
@@ -219,3 +221,108 @@ def train_judges(out, # output folder (the package ships them in headstyle/asset
     rec = load_id_model(out/'tinyid.onnx')
     return dict(style_retrieval=style_retrieval(clip, tok, held), id_auc=verification_auc(id_embed(rec, held['image']), held['identity']),
                 render_s=t1 - t0, clip_s=t2 - t1, id_s=t3 - t2)
+
+# %% ../nbs/04b_judges.ipynb #c031
+def _psd_sqrt(m:Tensor)->Tensor:
+    "Square root of a symmetric positive semi-definite matrix."
+    e, v = torch.linalg.eigh(m)
+    return (v * e.clamp_min(0).sqrt()) @ v.T
+
+def frechet_distance(a:Tensor, # (N, D) features of one set
+                     b:Tensor, # (M, D) features of the other
+                    )->float:
+    "Fréchet distance between Gaussians fitted to two feature sets (FID when the features are an Inception's)."
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"expected two feature sets (N, D) and (M, D) with N, M >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.double(), b.double()
+    ma, mb = a.mean(0), b.mean(0)
+    ca, cb = torch.cov(a.T), torch.cov(b.T)
+    sa = _psd_sqrt(ca)
+    return ((ma - mb).pow(2).sum() + ca.trace() + cb.trace() - 2 * _psd_sqrt(sa @ cb @ sa).trace()).item()
+
+# %% ../nbs/04b_judges.ipynb #c033
+@torch.no_grad()
+def style_judgement(clip, tokenizer, images:Tensor, # (B, 3, 64, 64) images in [-1, 1]
+                   )->list[str]: # the style name the tiny CLIP picks for each image
+    "The style whose canonical prompt the tiny CLIP matches best with each image."
+    from headstyle.world import STYLES, STYLE_NAMES
+    t = clip_embed_texts(clip, tokenizer, [STYLES[s][0] for s in STYLE_NAMES])
+    return [STYLE_NAMES[i] for i in (clip_embed_images(clip, images) @ t.T).argmax(-1).tolist()]
+
+def sample_foreground(images:Tensor, # (B, 3, H, W) images in [-1, 1] on the TinyHeads background
+                      tol:float=0.05, # largest colour difference still counted as background
+                     )->Tensor: # (B, 1, H, W) boolean
+    "Foreground of TinyHeads-like images: pixels that differ from the flat background colour."
+    from headstyle.render import BACKGROUND
+    return (images - BACKGROUND).abs().amax(1, keepdim=True) > tol
+
+# %% ../nbs/04b_judges.ipynb #c037
+@torch.no_grad()
+def prior_samples(pipe, # a (ControlNet) Stable Diffusion pipeline
+                  prompt:str, n:int, # prompt and number of samples
+                  steps:int=30, guidance_scale:float=7.5, seed:int=0,
+                  size:int=64, # image side (128: a 2x2 grid of 64-pixel views)
+                  control:Tensor|None=None, # (n, 3, size, size) control images in [0, 1], for a ControlNet pipeline
+                  batch:int=32, # samples per pipeline call
+                 )->Tensor: # (n, 3, size, size) in [-1, 1]
+    "Samples of the standard pipeline call, in batches, seeded."
+    g, out = torch.Generator().manual_seed(seed), []
+    for s in range(0, n, batch):
+        k = min(batch, n - s)
+        kw = dict(image=control[s:s + k]) if control is not None else {}
+        out.append(pipe([prompt] * k, num_inference_steps=steps, guidance_scale=guidance_scale, height=size, width=size,
+                        generator=g, output_type='pt', **kw).images * 2 - 1)
+    return torch.cat(out).clamp(-1, 1)
+
+# %% ../nbs/04b_judges.ipynb #c038
+def grid_consistency(model, # an insightface recognizer
+                     grids:Tensor, # (B, 3, 2H, 2W) 2x2 grids, B >= 2
+                    )->dict: # mean identity similarity of tiles within a grid and across grids
+    "Identity similarity between the tiles of one grid, and between tiles of different grids."
+    from headstyle.guidance import from_grid
+    e = id_embed(model, from_grid(grids)).reshape(len(grids), 4, -1)        # (B, 4, D)
+    s = torch.einsum('aid,bjd->abij', e, e)                                 # (B, B, 4, 4)
+    i, j = torch.triu_indices(4, 4, 1)
+    within = s.diagonal(dim1=0, dim2=1).permute(2, 0, 1)[:, i, j].mean()
+    off = ~torch.eye(len(grids), dtype=torch.bool)
+    return dict(within=within.item(), across=s[off].mean().item())
+
+# %% ../nbs/04b_judges.ipynb #c039
+def judge_prior(pipe, # the tiny prior (a StableDiffusionPipeline)
+                depth_pipe=None, # the same prior with the depth ControlNet; None: skip the control IoU
+                n:int=64, # samples per style
+                n_grid:int=16, # grids per style
+                steps:int=30, guidance_scale:float=7.5, seed:int=0,
+                clip=None, tokenizer=None, recognizer=None, # judges (None: the shipped ones)
+               )->dict:
+    "Style accuracy and FID per style, grid consistency and depth-control IoU of a prior's samples, with true-render references."
+    from headstyle.world import STYLES, STYLE_NAMES
+    from headstyle.prior import render_prior_data, control_images
+    from headstyle.generator import mask_iou
+    if clip is None: clip, tokenizer = load_tiny_clip()
+    recognizer = recognizer or load_id_model()
+    feats = lambda x: clip_embed_images(clip, x)
+    rep = dict(n=n, n_grid=n_grid, steps=steps, guidance_scale=guidance_scale, styles={})
+    grids_all, true_grids_all = [], []
+    for k, style in enumerate(tqdm(STYLE_NAMES, desc='judging styles')):
+        prompt = STYLES[style][0]
+        x = prior_samples(pipe, prompt, n, steps, guidance_scale, seed + k)
+        t1, t2 = (render_prior_data(n, styles=[style], seed=seed + 100 * k + r).images for r in (1, 2))
+        grids = prior_samples(pipe, prompt, n_grid, steps, guidance_scale, seed + 50 + k, size=128)
+        tg = render_prior_data(n_grid, grid=True, styles=[style], seed=seed + 100 * k + 3).images
+        grids_all.append(grids); true_grids_all.append(tg)
+        rep['styles'][style] = dict(accuracy=sum(j == style for j in style_judgement(clip, tokenizer, x)) / n,
+                                    fid=frechet_distance(feats(x), feats(t1)), fid_true=frechet_distance(feats(t2), feats(t1)),
+                                    grid=grid_consistency(recognizer, grids), grid_true=grid_consistency(recognizer, tg))
+    rep['grid'], rep['grid_true'] = (grid_consistency(recognizer, torch.cat(g)) for g in (grids_all, true_grids_all))
+    if depth_pipe is not None:
+        d = render_prior_data(n, grid=True, seed=seed + 7)
+        ious = []
+        for k, style in enumerate(STYLE_NAMES):
+            idx = [i for i, s in enumerate(d.styles) if s == style]
+            if not idx: continue
+            x = prior_samples(depth_pipe, STYLES[style][0], len(idx), steps, guidance_scale, seed + 70 + k, 128,
+                              control_images(d[idx], 'depth', grid=True))
+            ious.append(mask_iou(sample_foreground(x).float(), d.mask[idx]))
+        rep['control_iou'] = torch.cat(ious).mean().item()
+    return rep
