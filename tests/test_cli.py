@@ -31,3 +31,13 @@ def test_unwritable_output_folder(tmp_path):
     r = run('cameras', '--out', str(blocker/'sub'))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and 'cannot write' in r.stderr
     assert blocker.read_text() == 'keep me'
+
+def test_demo_bad_input(tmp_path):
+    for args in [('demo', '--iters', '0'), ('demo', '--iters', 'x'), ('demo', '--seed', 'one')]:
+        r = run(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    blocker = tmp_path/'file'; blocker.write_text('keep me')
+    r = run('demo', '--out', str(blocker/'sub'))
+    assert r.returncode == 2 and 'cannot write' in r.stderr and blocker.read_text() == 'keep me'
+    r = run('demo', '--out', str(tmp_path/'d'), '--prior', str(tmp_path/'missing'))
+    assert r.returncode == 2 and 'no diffusers pipeline' in r.stderr, r.stderr
