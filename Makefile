@@ -21,7 +21,7 @@ $(VENV)/.installed: settings.ini setup.py
 	@touch $@
 
 demo: install
-	$(BIN)/headstyle cameras --out headstyle-out
+	$(BIN)/headstyle demo --out headstyle-out/demo
 
 # the whole suite, in the order a failure is cheapest to find
 test: install browser

@@ -402,37 +402,57 @@ def cached_prior_data(path, # a .pt cache file
     torch.save(dict(key=key, images=d.images.half(), depth=d.depth, mask=d.mask, prompts=d.prompts, styles=d.styles), path)
     return d
 
+def _update_report(path:Path, **entries)->dict:
+    "Merge entries into a JSON report file (written atomically), returning the whole report."
+    rep = json.loads(path.read_text()) if path.exists() else {}
+    rep.update(entries)
+    tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_text(json.dumps(rep, indent=1)); tmp.replace(path)
+    return rep
+
 def train_prior(out, # output folder for the pipeline; the ControlNets go next to it (`<out>-controlnet-edge`, `-depth`)
                 n_single:int=6000, n_grid:int=1500, # training renders
                 n_heldout:int=256, # held-out single views for the VAE's PSNR
-                vae_steps:int=3000, unet_steps:int=10000, controlnet_steps:int=3000, batch_size:int=32,
+                vae_steps:int=1000, unet_steps:int=4000, controlnet_steps:int=1000, batch_size:int=32,
                 cache=None, # folder for cached renders (default: out/../prior-cache)
                 seed:int=0,
+                controlnets=('edge', 'depth'), # which ControlNets to train (two processes can train one each)
                ):
-    "Render TinyHeads, train the VAE, text encoder, UNet and both ControlNets, and save them. Returns the pipeline and a report."
+    "Render TinyHeads, then train and save the VAE, the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
     import time
+    from diffusers import AutoencoderKL
     out = Path(out); cache = Path(cache) if cache else out.parent/'prior-cache'
-    t0 = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    report = out/'training_report.json'
+    t = time.time()
     single = cached_prior_data(cache/'single.pt', n=n_single, seed=seed)
     grid_data = cached_prior_data(cache/'grid.pt', n=n_grid, grid=True, seed=seed + 1)
-    held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
-    t1 = time.time()
     tok = build_tokenizer(all_prompts(), cache/'tokenizer')
-    vae, vae_losses = train_vae(single.images, vae_steps, batch_size, seed=seed)
-    t2 = time.time()
-    te, unet = make_text_encoder(tok, seed), make_unet(seed)
-    unet_losses = train_unet(unet, te, tok, Latents.encode(vae, single), Latents.encode(vae, grid_data), unet_steps, batch_size, seed=seed)
-    t3 = time.time()
-    pipe = make_pipeline(tok, te, vae, unet)
-    pipe.save_pretrained(out)
-    cn_losses = {}
-    for kind, data, grid in [('edge', single, False), ('depth', grid_data, True)]:
+    if (out/'vae'/'config.json').exists(): vae = AutoencoderKL.from_pretrained(out/'vae', local_files_only=True).eval()
+    else:
+        held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
+        t = time.time()
+        vae, losses = train_vae(single.images, vae_steps, batch_size, seed=seed)
+        vae.save_pretrained(out/'vae')
+        _update_report(report, vae_s=time.time() - t, vae_steps=vae_steps, vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
+    if (out/'model_index.json').exists():
+        pipe = load_prior(out); te, unet = pipe.text_encoder, pipe.unet
+    else:
+        t = time.time()
+        te, unet = make_text_encoder(tok, seed), make_unet(seed)
+        losses = train_unet(unet, te, tok, Latents.encode(vae, single), Latents.encode(vae, grid_data), unet_steps, batch_size, seed=seed)
+        pipe = make_pipeline(tok, te, vae, unet)
+        pipe.save_pretrained(out)
+        _update_report(report, unet_s=time.time() - t, unet_steps=unet_steps, unet_loss=losses[-100:])
+    for kind in controlnets:
+        folder = out.parent/f'{out.name}-controlnet-{kind}'
+        if (folder/'config.json').exists(): continue
+        t = time.time()
+        data, grid = (grid_data, True) if kind == 'depth' else (single, False)
         cn = make_controlnet(unet)
-        cn_losses[kind] = train_controlnet(cn, unet, te, tok, Latents.encode(vae, data), control_images(data, kind, grid),
-                                           controlnet_steps, batch_size if not grid else max(1, batch_size // 4), seed=seed)
-        cn.save_pretrained(out.parent/f'{out.name}-controlnet-{kind}')
-    t4 = time.time()
-    report = dict(vae_psnr=vae_psnr(vae, held), render_s=t1 - t0, vae_s=t2 - t1, unet_s=t3 - t2, controlnet_s=t4 - t3,
-                  vae_loss=vae_losses[-100:], unet_loss=unet_losses[-100:], controlnet_loss={k: v[-100:] for k, v in cn_losses.items()})
-    (out/'training_report.json').write_text(json.dumps(report, indent=1))
-    return pipe, report
+        losses = train_controlnet(cn, unet, te, tok, Latents.encode(vae, data), control_images(data, kind, grid),
+                                  controlnet_steps, batch_size if not grid else max(1, batch_size // 4), seed=seed)
+        cn.save_pretrained(folder)
+        _update_report(report, **{f'controlnet_{kind}_s': time.time() - t, f'controlnet_{kind}_steps': controlnet_steps,
+                                  f'controlnet_{kind}_loss': losses[-100:]})
+    return pipe, json.loads(report.read_text())
+
