@@ -9,10 +9,10 @@ from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder',
-           'quiet_libraries', 'load_guides', 'warn_unknown_words', 'stylize_config', 'cmd_stylize', 'load_latents',
-           'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo', 'cmd_demo',
-           'positive_int', 'make_parser', 'main']
+__all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'HeadstyleParser', 'cmd_cameras', 'UsageError',
+           'writable_folder', 'quiet_libraries', 'load_guides', 'warn_unknown_words', 'stylize_config', 'cmd_stylize',
+           'load_latents', 'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo',
+           'cmd_demo', 'positive_int', 'make_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -172,13 +172,16 @@ def cmd_render(args)->int:
 DEMO_METHODS = ('sds', 'full')
 DEMO_ITERS = 120          # iterations of each run
 DEMO_IDENTITIES = 8       # identities measured and shown
+PLAIN = dict(mirror=False, tweedie_weight=0., ldis_weight=0.)   # what turns the 'sds' ablation row into plain SDS
 
 def demo_config(method:str, # a row of the ablation, see headstyle.stylize.METHODS
                 prompt:str, seed:int, iters:int)->'StylizeConfig':
-    "The tiny preset with one ablation row, a prompt, a seed and a length; one checkpoint at the end, no previews."
+    "The tiny preset with one ablation row (plain SDS for 'sds'), a prompt, a seed and a length; one checkpoint at the end."
+    from dataclasses import replace
     from headstyle.stylize import StylizeConfig
-    return StylizeConfig.preset('tiny', prompt=prompt, seed=seed, iterations=iters, checkpoint_every=iters,
-                                preview_every=0).with_method(method)
+    cfg = StylizeConfig.preset('tiny', prompt=prompt, seed=seed, iterations=iters, checkpoint_every=iters,
+                               preview_every=0).with_method(method)
+    return replace(cfg, **PLAIN) if method == 'sds' else cfg
 
 # %% ../nbs/16_cli.ipynb #c102
 def demo_run(method:str, G, guides:dict, # the generator and its guides by method
@@ -187,7 +190,7 @@ def demo_run(method:str, G, guides:dict, # the generator and its guides by metho
     from headstyle.stylize import Stylizer, find_checkpoint
     if (out/'checkpoints').exists() and any((out/'checkpoints').glob('it*/stylize.json')):
         saved = json.loads((find_checkpoint(out)/'stylize.json').read_text())['config']
-        keep = ('prompt', 'seed', 'rule', 'grid', 'single_control')
+        keep = ('prompt', 'seed', 'rule', 'grid', 'single_control', 'mirror', 'ldis_weight', 'lr')
         if any(saved[k] != getattr(config, k) for k in keep) or saved['iterations'] > config.iterations:
             raise UsageError(f"{out} holds a demo run with other settings (prompt {saved['prompt']!r}, seed {saved['seed']}, "
                              f"{saved['iterations']} iterations); choose another --out")
@@ -240,6 +243,9 @@ def demo_html(metrics:dict, # the demo's numbers (metrics.json)
              f"<p class=note><b>id</b>: identity similarity between a stylized head and its original, same camera; for scale, "
              f"one original head at two yaws scores {ref['same_head']:.3f} and two different original heads {ref['different_heads']:.3f}. "
              "<b>diversity</b>: mean identity distance between stylized heads; heads collapsing to one face drive it towards 0.</p>",
+             "<p class=note><b>sds</b>: plain score distillation (no ControlNet, mirror view, grid, rank weighting, Tweedie loss or LDIS). "
+             "<b>full</b>: likelihood distillation with the edge and depth ControlNets, the mirror view, the 2x2 grid before super-resolution, "
+             "rank weighting, the Tweedie loss and LDIS.</p>",
              "<h2>Multi-view strips</h2>"]
     V, N = views['original'].shape[:2]
     for i in range(N):

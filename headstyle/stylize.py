@@ -17,8 +17,8 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
 
 # %% auto #0
 __all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'PREVIEW_YAWS', 'StylizeConfig', 'is_trainable',
-           'trainable_parameters', 'freeze_for_stylization', 'tweedie_loss', 'default_perceptual', 'ldis', 'Stylizer',
-           'optimizer_to_safe', 'optimizer_from_safe', 'find_checkpoint']
+           'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss', 'default_perceptual',
+           'ldis', 'Stylizer', 'optimizer_to_safe', 'optimizer_from_safe', 'find_checkpoint']
 
 # %% ../nbs/10_stylize.ipynb #c006
 @dataclass
@@ -28,6 +28,7 @@ class StylizeConfig:
     negative_prompt:str = ''                # prompt of the unconditional branch (the paper: empty)
     iterations:int = 10_000                 # optimizer steps of a run
     lr:float = 1e-4                         # Adam learning rate
+    relative_lr:bool = False                # scale each parameter's lr by its initial RMS (an equalized learning rate)
     batch:int = 1                           # identities per iteration
     truncation_psi:float = 0.75             # W codes are pulled towards w_avg by 1 - psi
     truncation_cutoff:int|None = 14         # truncate only the first codes (None: all)
@@ -163,6 +164,14 @@ def freeze_for_stylization(G, # a generator, changed in place
     for p in trainable_parameters(G).values(): p.requires_grad_(True)
     return G
 
+def param_groups(params:dict, # name -> parameter
+                 lr:float, # learning rate
+                 relative:bool=False, # scale each parameter's lr by its RMS now
+                )->list: # Adam parameter groups
+    "Optimizer groups: one lr for all, or per parameter `lr * rms(p)`, so that lr is a relative step size."
+    if not relative: return [dict(params=list(params.values()), lr=lr)]
+    return [dict(params=[p], lr=lr * p.detach().pow(2).mean().sqrt().clamp_min(1e-8).item()) for p in params.values()]
+
 # %% ../nbs/10_stylize.ipynb #c018
 def tweedie_loss(render:Tensor, # (B, 3, H, W) render in [-1, 1], with grad
                  x0_image:Tensor, # (B, 3, H, W) Tweedie's estimate decoded, about [-1, 1]
@@ -212,7 +221,7 @@ class Stylizer:
         if c.grid and c.grid_control and guide_grid is None:
             raise ValueError("the grid uses the depth ControlNet (grid_control): pass guide_grid, a guide with the depth ControlNet")
         self.guide_grid = self._guide(guide_grid or guide_single, c.grid_control, 'grid') if c.grid else None
-        self.opt = torch.optim.Adam(list(self.params.values()), lr=c.lr)
+        self.opt = torch.optim.Adam(param_groups(self.params, c.lr, c.relative_lr))
         self.rng = torch.Generator().manual_seed(c.seed)
         self.iteration, self.stats, self.history = 0, dict(skipped=0), []
         self.out = Path(out) if out is not None else None
