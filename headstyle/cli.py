@@ -310,6 +310,8 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
 def cmd_demo(args)->int:
     "Stylize TinyHeads with SDS and with the full method from one seed; write report.html and metrics.json."
     quiet_libraries()
+    import os, torch
+    if 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(1)   # the tiny models are fastest on one thread
     m = run_demo(args.out, args.prompt, args.seed, args.iters, generator=args.generator, prior=args.prior,
                  edge=args.controlnet_edge, depth=args.controlnet_depth)
     print(f"{'method':>8} {'id':>6} {'diversity':>9} {'seconds':>7}")

@@ -267,6 +267,7 @@ def prior_samples(pipe, # a (ControlNet) Stable Diffusion pipeline
                  )->Tensor: # (n, 3, size, size) in [-1, 1]
     "Samples of the standard pipeline call, in batches, seeded."
     g, out = torch.Generator().manual_seed(seed), []
+    pipe.set_progress_bar_config(disable=True)                # judge_prior shows its own progress
     for s in range(0, n, batch):
         k = min(batch, n - s)
         kw = dict(image=control[s:s + k]) if control is not None else {}

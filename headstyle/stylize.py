@@ -91,7 +91,7 @@ class StylizeConfig:
 # %% ../nbs/10_stylize.ipynb #c009
 PRESETS = {
     'paper': {},
-    'tiny': dict(iterations=300, lr=1e-3, truncation_cutoff=None, grid_tile=None, perceptual_weight=0.,
+    'tiny': dict(iterations=300, lr=1e-3, relative_lr=True, truncation_cutoff=None, grid_tile=None, perceptual_weight=0.,
                  checkpoint_every=100, preview_every=50),
 }
 _no_grid = dict(grid=False, grid_control=False)
@@ -170,7 +170,10 @@ def param_groups(params:dict, # name -> parameter
                 )->list: # Adam parameter groups
     "Optimizer groups: one lr for all, or per parameter `lr * rms(p)`, so that lr is a relative step size."
     if not relative: return [dict(params=list(params.values()), lr=lr)]
-    return [dict(params=[p], lr=lr * p.detach().pow(2).mean().sqrt().clamp_min(1e-8).item()) for p in params.values()]
+    def scale(p):   # a tensor that is still zero (e.g. a zero-initialized last layer) gets its fan-in scale
+        rms = p.detach().pow(2).mean().sqrt().item()
+        return rms if rms > 0 else (p[0].numel() if p.ndim > 1 else 1) ** -0.5
+    return [dict(params=[p], lr=lr * scale(p)) for p in params.values()]
 
 # %% ../nbs/10_stylize.ipynb #c018
 def tweedie_loss(render:Tensor, # (B, 3, H, W) render in [-1, 1], with grad
