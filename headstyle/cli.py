@@ -9,10 +9,10 @@ from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'HeadstyleParser', 'cmd_cameras', 'UsageError',
-           'writable_folder', 'quiet_libraries', 'load_guides', 'warn_unknown_words', 'stylize_config', 'cmd_stylize',
-           'load_latents', 'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo',
-           'cmd_demo', 'positive_int', 'make_parser', 'main']
+__all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'HeadstyleParser', 'cmd_cameras',
+           'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'warn_unknown_words', 'stylize_config',
+           'cmd_stylize', 'load_latents', 'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html',
+           'run_demo', 'cmd_demo', 'positive_int', 'add_model_folders', 'make_parser', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -328,6 +328,14 @@ def positive_int(s:str)->int:
     if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
     return v
 
+MODEL_FOLDERS = {'generator': 'generator folder (default: the shipped TinyHeads generator)',
+                 'prior': 'diffusers pipeline folder (default: the shipped tiny prior)',
+                 'controlnet-edge': 'edge ControlNet folder', 'controlnet-depth': 'depth ControlNet folder'}
+
+def add_model_folders(parser):
+    "The --generator, --prior and --controlnet-* options of the commands that stylize."
+    for name, what in MODEL_FOLDERS.items(): parser.add_argument(f'--{name}', help=what)
+
 def make_parser()->HeadstyleParser:
     "The `headstyle` argument parser with its subcommands."
     p = HeadstyleParser(prog='headstyle', description='Identity-preserving 3D head stylization with multi-view score distillation.')
@@ -346,10 +354,7 @@ def make_parser()->HeadstyleParser:
     st.add_argument('--iters', type=positive_int, help="iterations (default: the config's)")
     st.add_argument('--seed', type=int, help="seed (default: the config's)")
     st.add_argument('--out', default='headstyle-out/stylize', help='run folder: checkpoints and previews')
-    for name, what in [('generator', 'generator folder (default: the shipped TinyHeads generator)'),
-                       ('prior', 'diffusers pipeline folder (default: the shipped tiny prior)'),
-                       ('controlnet-edge', 'edge ControlNet folder'), ('controlnet-depth', 'depth ControlNet folder')]:
-        st.add_argument(f'--{name}', help=what)
+    add_model_folders(st)
     st.set_defaults(func=cmd_stylize)
     rd = sub.add_parser('render', help="five-yaw strips of a stylized checkpoint above the original")
     rd.add_argument('--checkpoint', required=True, help='a checkpoint folder, or a run folder (its latest checkpoint)')
@@ -364,10 +369,7 @@ def make_parser()->HeadstyleParser:
     dm.add_argument('--seed', type=int, default=0, help='seed of both runs (default: 0)')
     dm.add_argument('--iters', type=positive_int, default=DEMO_ITERS, help=f'iterations of each run (default: {DEMO_ITERS})')
     dm.add_argument('--out', default='headstyle-out/demo', help='output folder (default: headstyle-out/demo)')
-    for name, what in [('generator', 'generator folder (default: the shipped TinyHeads generator)'),
-                       ('prior', 'diffusers pipeline folder (default: the shipped tiny prior)'),
-                       ('controlnet-edge', 'edge ControlNet folder'), ('controlnet-depth', 'depth ControlNet folder')]:
-        dm.add_argument(f'--{name}', help=what)
+    add_model_folders(dm)
     dm.set_defaults(func=cmd_demo)
     return p
 
