@@ -412,7 +412,8 @@ def _update_report(path:Path, **entries)->dict:
 def train_prior(out, # output folder for the pipeline; the ControlNets go next to it (`<out>-controlnet-edge`, `-depth`)
                 n_single:int=6000, n_grid:int=1500, # training renders
                 n_heldout:int=256, # held-out single views for the VAE's PSNR
-                vae_steps:int=1000, unet_steps:int=4000, controlnet_steps:int=1000, batch_size:int=32,
+                vae_steps:int=1000, unet_steps:int=10000, controlnet_steps:int=1000, batch_size:int=32,
+                more_lr:float=1.5e-4, # peak learning rate when a saved UNet is trained further
                 cache=None, # folder for cached renders (default: out/../prior-cache)
                 seed:int=0,
                 controlnets=('edge', 'depth'), # which ControlNets to train (two processes can train one each)
@@ -436,6 +437,14 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
         _update_report(report, vae_s=time.time() - t, vae_steps=vae_steps, vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
     if (out/'model_index.json').exists():
         pipe = load_prior(out); te, unet = pipe.text_encoder, pipe.unet
+        done = json.loads(report.read_text()).get('unet_steps', unet_steps) if report.exists() else unet_steps
+        if done < unet_steps:   # asked for more steps than were saved: train the rest, from the saved weights
+            t = time.time()
+            losses = train_unet(unet, te, tok, Latents.encode(pipe.vae, single), Latents.encode(pipe.vae, grid_data),
+                                unet_steps - done, batch_size, lr=more_lr, seed=seed + done)
+            pipe.save_pretrained(out)
+            rep = _update_report(report, unet_steps=unet_steps, unet_loss=losses[-100:],
+                                 unet_s=json.loads(report.read_text()).get('unet_s', 0) + time.time() - t)
     else:
         t = time.time()
         te, unet = make_text_encoder(tok, seed), make_unet(seed)
@@ -445,7 +454,8 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
         _update_report(report, unet_s=time.time() - t, unet_steps=unet_steps, unet_loss=losses[-100:])
     for kind in controlnets:
         folder = out.parent/f'{out.name}-controlnet-{kind}'
-        if (folder/'config.json').exists(): continue
+        rep = json.loads(report.read_text())
+        if (folder/'config.json').exists() and rep.get(f'controlnet_{kind}_unet_steps') == rep['unet_steps']: continue
         t = time.time()
         data, grid = (grid_data, True) if kind == 'depth' else (single, False)
         cn = make_controlnet(unet)
@@ -453,6 +463,7 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
                                   controlnet_steps, batch_size if not grid else max(1, batch_size // 4), seed=seed)
         cn.save_pretrained(folder)
         _update_report(report, **{f'controlnet_{kind}_s': time.time() - t, f'controlnet_{kind}_steps': controlnet_steps,
-                                  f'controlnet_{kind}_loss': losses[-100:]})
+                                  f'controlnet_{kind}_loss': losses[-100:],
+                                  f'controlnet_{kind}_unet_steps': rep['unet_steps']})
     return pipe, json.loads(report.read_text())
 
