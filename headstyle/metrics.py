@@ -12,7 +12,7 @@ from .judges import id_embed
 
 # %% auto #0
 __all__ = ['generator_views', 'check_views', 'view_embeddings', 'identity_similarity', 'pairwise_distance', 'identity_diversity',
-           'identity_levels']
+           'identity_levels', 'mirror_error']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -77,3 +77,15 @@ def identity_levels(model, # an insightface recognizer
     a, b = torch.triu_indices(V, V, 1)
     i, j = torch.triu_indices(N, N, 1)
     return dict(same=(e[a] * e[b]).sum(-1).flatten(), different=(e[:, i] * e[:, j]).sum(-1).flatten())
+
+# %% ../nbs/11_metrics.ipynb #c022
+@torch.no_grad()
+def mirror_error(G, # a generator with PanoHead's interface
+                 ws:Tensor, # (N, num_ws, w_dim) W+ codes
+                 c:Tensor, # (N, 25) cameras
+                )->Tensor: # (N,) mean |render(pi') - flip(render(pi))| per identity
+    "Left/right inconsistency of a generator: the render at the mirrored camera against the flipped render."
+    from headstyle.cameras import mirror_camera
+    if len(ws) != len(c): raise ValueError(f"got {len(ws)} W+ codes but {len(c)} cameras; pass one camera per code")
+    a, b = G.synthesis(ws, c)['image'], G.synthesis(ws, mirror_camera(c))['image']
+    return (b - a.flip(-1)).abs().flatten(1).mean(1)
