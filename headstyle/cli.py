@@ -233,16 +233,17 @@ def demo_html(metrics:dict, # the demo's numbers (metrics.json)
     "The demo report as one self-contained HTML page."
     s = metrics['settings']
     rows = ''.join(f"<tr><td>{m}</td><td>{metrics[m]['id']:.3f}</td><td>{metrics[m]['diversity']:.3f}</td>"
-                   f"<td>{metrics[m]['seconds']:.0f}</td></tr>" for m in s['methods'])
+                   f"<td>{metrics[m]['style']:.0%}</td><td>{metrics[m]['seconds']:.0f}</td></tr>" for m in s['methods'])
     ref = metrics['reference']
     parts = [f"<h1>headstyle demo: “{s['prompt']}”</h1>",
              f"<p>The TinyHeads generator stylized for {s['iterations']} iterations (seed {s['seed']}) with each method, "
              f"measured on {s['identities']} identities at yaws {', '.join(f'{d:.0f}°' for d in s['yaws_deg'])}.</p>",
-             "<table><tr><th>method</th><th>id ↑</th><th>diversity</th><th>seconds</th></tr>", rows,
-             f"<tr><td>original</td><td>1</td><td>{metrics['original']['diversity']:.3f}</td><td></td></tr></table>",
+             f"<table><tr><th>method</th><th>id ↑</th><th>diversity</th><th>judged {s['style']}</th><th>seconds</th></tr>", rows,
+             f"<tr><td>original</td><td>1</td><td>{metrics['original']['diversity']:.3f}</td><td>{metrics['original']['style']:.0%}</td><td></td></tr></table>",
              f"<p class=note><b>id</b>: identity similarity between a stylized head and its original, same camera; for scale, "
              f"one original head at two yaws scores {ref['same_head']:.3f} and two different original heads {ref['different_heads']:.3f}. "
-             "<b>diversity</b>: mean identity distance between stylized heads; heads collapsing to one face drive it towards 0.</p>",
+             "<b>diversity</b>: mean identity distance between stylized heads; heads collapsing to one face drive it towards 0. "
+             f"<b>judged {s['style']}</b>: share of the views the tiny CLIP judge assigns to the style the prompt means.</p>",
              "<p class=note><b>sds</b>: plain score distillation (no ControlNet, mirror view, grid, rank weighting, Tweedie loss or LDIS). "
              "<b>full</b>: likelihood distillation with the edge and depth ControlNets, the mirror view, the 2x2 grid before super-resolution, "
              "rank weighting, the Tweedie loss and LDIS.</p>",
@@ -265,19 +266,21 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
              identities:int=DEMO_IDENTITIES, # identities measured and shown
              generator=None, prior=None, edge=None, depth=None, # model folders (None: the shipped ones)
              recognizer=None, # identity model (None: the shipped tiny ID)
+             clip=None, # (CLIP model, tokenizer) judging the style (None: the shipped tiny CLIP)
              progress:bool=True,
             )->dict: # the numbers written to metrics.json
     "Stylize with each method from one seed, measure identity and diversity, write the report."
     import time, torch
     from headstyle.generator import load_generator
-    from headstyle.judges import load_id_model
+    from headstyle.judges import load_id_model, load_tiny_clip
     from headstyle.cameras import camera_params, INFERENCE_YAWS
-    from headstyle.metrics import generator_views, identity_similarity, identity_diversity, identity_levels
+    from headstyle.metrics import generator_views, identity_similarity, identity_diversity, identity_levels, style_share
     from headstyle.viewers import generator_mesh, side_by_side, turntable, generator_renderer, turntable_gif
     out = writable_folder(out)
     if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
     if identities < 2: raise UsageError(f"the demo compares identities: need at least 2, got {identities}")
     G, rec = load_generator(generator), recognizer or load_id_model()
+    clip_model, clip_tok = clip or load_tiny_clip()
     configs = {m: demo_config(m, prompt, seed, iters) for m in methods}
     guides = {m: load_guides(c, prior, edge, depth) for m, c in configs.items()}
     warn_unknown_words(guides[methods[0]][0].tokenizer, prompt)
@@ -293,11 +296,12 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
         seconds[m] = time.time() - t0
         views[m] = generator_views(gens[m], ws)
     ref = identity_levels(rec, views['original'])
+    style = {n: style_share(clip_model, clip_tok, x, prompt) for n, x in views.items()}
     metrics = {m: dict(id=identity_similarity(rec, views['original'], views[m]).mean().item(),
-                       diversity=identity_diversity(rec, views[m]).mean().item(), seconds=seconds[m]) for m in methods}
-    metrics['original'] = dict(diversity=identity_diversity(rec, views['original']).mean().item())
+                       diversity=identity_diversity(rec, views[m]).mean().item(), style=style[m][1], seconds=seconds[m]) for m in methods}
+    metrics['original'] = dict(diversity=identity_diversity(rec, views['original']).mean().item(), style=style['original'][1])
     metrics['reference'] = dict(same_head=ref['same'].mean().item(), different_heads=ref['different'].mean().item())
-    metrics['settings'] = dict(prompt=prompt, seed=seed, iterations=iters, methods=list(methods), identities=identities,
+    metrics['settings'] = dict(prompt=prompt, style=style['original'][0], seed=seed, iterations=iters, methods=list(methods), identities=identities,
                                yaws_deg=[math.degrees(y) for y in INFERENCE_YAWS])
     gifs = {n: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), out/f'turntable-{n}.gif') for n, g in gens.items()}
     try: fig = side_by_side({n: generator_mesh(g, ws[:1], resolution=48) for n, g in gens.items()})
@@ -314,9 +318,10 @@ def cmd_demo(args)->int:
     if 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(1)   # the tiny models are fastest on one thread
     m = run_demo(args.out, args.prompt, args.seed, args.iters, generator=args.generator, prior=args.prior,
                  edge=args.controlnet_edge, depth=args.controlnet_depth)
-    print(f"{'method':>8} {'id':>6} {'diversity':>9} {'seconds':>7}")
-    for k in m['settings']['methods']: print(f"{k:>8} {m[k]['id']:6.3f} {m[k]['diversity']:9.3f} {m[k]['seconds']:7.0f}")
-    print(f"{'original':>8} {1:6.3f} {m['original']['diversity']:9.3f}")
+    print(f"{'method':>8} {'id':>6} {'diversity':>9} {'judged ' + m['settings']['style']:>16} {'seconds':>7}")
+    for k in m['settings']['methods']:
+        print(f"{k:>8} {m[k]['id']:6.3f} {m[k]['diversity']:9.3f} {m[k]['style']:16.0%} {m[k]['seconds']:7.0f}")
+    print(f"{'original':>8} {1:6.3f} {m['original']['diversity']:9.3f} {m['original']['style']:16.0%}")
     print(f"wrote {Path(args.out)/'report.html'} and {Path(args.out)/'metrics.json'}")
     return 0
 

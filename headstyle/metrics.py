@@ -12,7 +12,7 @@ from .judges import id_embed
 
 # %% auto #0
 __all__ = ['generator_views', 'check_views', 'view_embeddings', 'identity_similarity', 'pairwise_distance', 'identity_diversity',
-           'identity_levels', 'mirror_error']
+           'identity_levels', 'mirror_error', 'style_share']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -89,3 +89,18 @@ def mirror_error(G, # a generator with PanoHead's interface
     if len(ws) != len(c): raise ValueError(f"got {len(ws)} W+ codes but {len(c)} cameras; pass one camera per code")
     a, b = G.synthesis(ws, c)['image'], G.synthesis(ws, mirror_camera(c))['image']
     return (b - a.flip(-1)).abs().flatten(1).mean(1)
+
+# %% ../nbs/11_metrics.ipynb #c026
+@torch.no_grad()
+def style_share(clip, tokenizer, # the tiny CLIP judge and its tokenizer (`headstyle.judges.load_tiny_clip`)
+                views:Tensor, # (V, N, 3, H, W) renders in [-1, 1]
+                prompt:str, # the target prompt
+               )->tuple[str, float]: # the style the prompt means, share of views judged that style
+    "The style a prompt means, and the share of views the tiny CLIP judges to be in it."
+    from headstyle.judges import clip_embed_texts, style_judgement
+    from headstyle.world import STYLES, STYLE_NAMES
+    views = check_views(views)
+    t = clip_embed_texts(clip, tokenizer, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
+    style = STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
+    judged = style_judgement(clip, tokenizer, views.flatten(0, 1))
+    return style, judged.count(style) / len(judged)
