@@ -437,14 +437,14 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
         _update_report(report, vae_s=time.time() - t, vae_steps=vae_steps, vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
     if (out/'model_index.json').exists():
         pipe = load_prior(out); te, unet = pipe.text_encoder, pipe.unet
-        done = json.loads(report.read_text()).get('unet_steps', unet_steps) if report.exists() else unet_steps
+        rep = json.loads(report.read_text()) if report.exists() else {}
+        done = rep.get('unet_steps', unet_steps)
         if done < unet_steps:   # asked for more steps than were saved: train the rest, from the saved weights
             t = time.time()
             losses = train_unet(unet, te, tok, Latents.encode(pipe.vae, single), Latents.encode(pipe.vae, grid_data),
                                 unet_steps - done, batch_size, lr=more_lr, seed=seed + done)
             pipe.save_pretrained(out)
-            rep = _update_report(report, unet_steps=unet_steps, unet_loss=losses[-100:],
-                                 unet_s=json.loads(report.read_text()).get('unet_s', 0) + time.time() - t)
+            _update_report(report, unet_steps=unet_steps, unet_loss=losses[-100:], unet_s=rep.get('unet_s', 0) + time.time() - t)
     else:
         t = time.time()
         te, unet = make_text_encoder(tok, seed), make_unet(seed)

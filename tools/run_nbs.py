@@ -17,14 +17,15 @@ class SkippingClient(NotebookClient):
     "A notebook client that leaves `#| slow` and `#| eval: false` cells unexecuted (with `run_slow`, only the latter)."
     run_slow = False
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        if cell.cell_type == 'code' and SKIP.search(cell.source):
-            if not (self.run_slow and 'eval' not in SKIP.search(cell.source).group(1)): return cell
+        m = SKIP.search(cell.source) if cell.cell_type == 'code' else None
+        if m and not (self.run_slow and m.group(1) == 'slow'): return cell
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
 
 def run(path:Path, timeout:int=1200, slow:bool=False):
     nb = nbformat.read(path, as_version=4)
-    SkippingClient.run_slow = slow
-    SkippingClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}}).execute()
+    client = SkippingClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}})
+    client.run_slow = slow
+    client.execute()
     nbformat.write(nb, path)
 
 def main(args):
