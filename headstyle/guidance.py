@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'toy_scores', 'toy_flow', 'ld_grad', 'distill_grad', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'ToyHead', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
+__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'toy_scores', 'toy_flow', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'ToyHead', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
 
 # %% ../nbs/05_sds.ipynb #c007
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -377,6 +377,23 @@ def loss(self:Guide, out:GuideOutput, # a query of this guide
         )->Tensor: # scalar; backward() puts the processed gradient on out.latents
     "Distillation loss of a query: rule, transform, mask, scale, clamp, guard, injection."
     return inject(out.latents, self.processed_grad(out, mask, transform))
+
+# %% ../nbs/06_ld.ipynb #c038
+def cfg_residual(guide:Guide, # a guide on the prior to examine (its negative prompt is the unconditional branch)
+                 images:Tensor, # (B, 3, H, W) renders in [-1, 1], B >= 2
+                 prompt:str, # the target prompt y
+                 step:int=40, # DDIM step index of the queries
+                 n_noise:int=4, # noise draws averaged per render
+                 seed:int=0, # seeds the draws
+                )->dict: # norm: mean size of the noise-averaged eps_y - eps_0; shared: the part common to all renders
+    "How hard the CFG direction pushes on `images`, and how much of that push is one pattern shared by all of them."
+    if len(images) < 2: raise ValueError(f"need at least 2 renders to measure a shared pattern, got {len(images)}")
+    with torch.no_grad():
+        outs = [guide(images, prompt=prompt, step=step, generator=torch.Generator().manual_seed(seed + k), decode=False)
+                for k in range(n_noise)]
+    d = torch.stack([o.eps_cond - o.eps_uncond for o in outs]).mean(0).flatten(1).float()   # (B, 4 h w)
+    size = d.norm(dim=1).mean()
+    return dict(norm=size.item(), shared=(d.mean(0).norm() / size).item())
 
 # %% ../nbs/07_mirror.ipynb #c004
 from .cameras import mirror_camera, camera_rays

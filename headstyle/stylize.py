@@ -493,3 +493,17 @@ def run(self:Stylizer, iterations:int|None=None, # stop after this many iteratio
         raise
     finally: bar.close()
     return self.history
+
+# %% ../nbs/10_stylize.ipynb #c062
+@patch
+def loss_grad_norms(self:Stylizer, n:int=4, # draws of the losses to average over
+                   )->dict: # loss name -> mean norm of its gradient on the trainable weights
+    "How large each loss's gradient is on the trainable weights, averaged over `n` draws; nothing is updated."
+    state, params, acc = self.rng.get_state(), list(self.params.values()), {}
+    try:
+        for _ in range(n):
+            for k, v in self.losses().items():
+                gs = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+                acc.setdefault(k, []).append(torch.sqrt(sum((g.float() ** 2).sum() for g in gs if g is not None) + torch.zeros(())).item())
+    finally: self.rng.set_state(state)
+    return {k: sum(v) / len(v) for k, v in acc.items()}
