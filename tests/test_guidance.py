@@ -287,3 +287,17 @@ def test_gaussian_flows():
     x = torch.randn(5, 2, generator=gen(1)).requires_grad_()
     logp = torch.logsumexp(-((x[:, None] - mus[None]) ** 2).sum(-1) / (2 * 0.5), -1).sum()
     torch.testing.assert_close(toy_scores(x.detach(), mus)[1], torch.autograd.grad(logp, x)[0])
+
+def test_cfg_residual(parts):
+    guide = make_guide(parts, control=False)
+    x = images_from(torch.nn.Identity(), B=3)
+    r = cfg_residual(guide, x, 'a marble statue', n_noise=2)
+    assert set(r) == {'norm', 'shared'} and r['norm'] > 0 and 0 < r['shared'] <= 1 + 1e-6
+    assert r == cfg_residual(guide, x, 'a marble statue', n_noise=2)                   # seeded
+    d = torch.stack([(lambda o: o.eps_cond - o.eps_uncond)(guide(x, step=40, generator=gen(k), decode=False))
+                     for k in range(2)]).mean(0).flatten(1)                            # noise-averaged push, per render
+    assert math.isclose(r['norm'], d.norm(dim=1).mean().item(), rel_tol=1e-5)
+    assert math.isclose(r['shared'], (d.mean(0).norm() / d.norm(dim=1).mean()).item(), rel_tol=1e-5)
+    guide.config.guidance_scale = 0.                                                   # the raw eps_y - eps_0 does not depend on s
+    assert math.isclose(cfg_residual(guide, x, 'a marble statue', n_noise=2)['norm'], r['norm'], rel_tol=1e-5)
+    with pytest.raises(ValueError, match='at least 2'): cfg_residual(guide, x[:1], 'a marble statue')

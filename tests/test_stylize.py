@@ -198,3 +198,12 @@ def test_keyboard_interrupt_checkpoints(G, guides, tmp_path):
 
 def test_run_rejects_bad_iterations(G, guides):
     with pytest.raises(ValueError, match='positive'): Stylizer(G, *guides, config()).run(iterations=0, progress=False)
+
+def test_loss_grad_norms_measure_without_training(G, guides):
+    st = Stylizer(G, *guides, config())
+    w0, state = weights(st), st.rng.get_state()
+    norms = st.loss_grad_norms(2)
+    assert set(norms) == {'single', 'tweedie', 'grid', 'ldis'} and norms['single'] > 0 and norms['grid'] > 0
+    assert same(w0, weights(st)) and torch.equal(state, st.rng.get_state())       # nothing trained, random state restored
+    big = Stylizer(G, *guides, config(tweedie_weight=1.)).loss_grad_norms(2)
+    assert math.isclose(big['tweedie'], 10 * norms['tweedie'], rel_tol=1e-4)           # a loss weight scales its gradient
