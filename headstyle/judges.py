@@ -16,7 +16,7 @@ from .generator import ASSETS
 __all__ = ['judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table', 'train_tiny_clip',
            'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id', 'export_id_onnx',
            'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'load_tiny_clip', 'train_judges',
-           'frechet_distance', 'style_judgement', 'sample_foreground', 'prior_samples', 'grid_consistency',
+           'frechet_distance', 'style_judgement', 'sample_foreground', 'prior_samples', 'grid_consistency', 'push_left',
            'judge_prior']
 
 # %% ../nbs/04b_judges.ipynb #c007
@@ -288,6 +288,22 @@ def grid_consistency(model, # an insightface recognizer
     off = ~torch.eye(len(grids), dtype=torch.bool)
     return dict(within=within.item(), across=s[off].mean().item())
 
+# %% ../nbs/04b_judges.ipynb #c901
+def push_left(guide, # a Guide on the prior (its negative prompt is the unconditional branch)
+              style:str, # a style name other than photo; queried with its canonical prompt
+              n:int=16, # identities
+              step:int=40, # DDIM step index of the queries
+              seed:int=0,
+             )->float: # size of the CFG direction on renders of `style` over its size on photo renders
+    "The share of the LD push a prior still gives to true renders of `style`, relative to photos of the same identities."
+    from headstyle.world import STYLES, render_heads, z_to_identity, random_latents
+    from headstyle.cameras import camera_params
+    from headstyle.guidance import cfg_residual
+    if style == 'photo': raise ValueError("push_left compares a style with photo renders: pick a style other than 'photo'")
+    ident, cam = z_to_identity(random_latents(n, seed + 7)), camera_params(torch.zeros(n), torch.full((n,), 0.2))
+    size = lambda s: cfg_residual(guide, render_heads(ident, cam, s)['image'], STYLES[style][0], step, seed=seed)['norm']
+    return size(style) / size('photo')
+
 # %% ../nbs/04b_judges.ipynb #c039
 def judge_prior(pipe, # the tiny prior (a StableDiffusionPipeline)
                 depth_pipe=None, # the same prior with the depth ControlNet; None: skip the control IoU
@@ -296,13 +312,15 @@ def judge_prior(pipe, # the tiny prior (a StableDiffusionPipeline)
                 steps:int=30, guidance_scale:float=7.5, seed:int=0,
                 clip=None, tokenizer=None, recognizer=None, # judges (None: the shipped ones)
                )->dict:
-    "Style accuracy and FID per style, grid consistency and depth-control IoU of a prior's samples, with true-render references."
+    "Style accuracy, FID and LD push left per style, grid consistency and depth-control IoU of a prior's samples, with true-render references."
     from headstyle.world import STYLES, STYLE_NAMES
     from headstyle.prior import render_prior_data, control_images
     from headstyle.generator import mask_iou
     if clip is None: clip, tokenizer = load_tiny_clip()
     recognizer = recognizer or load_id_model()
     feats = lambda x: clip_embed_images(clip, x)
+    from headstyle.guidance import Guide
+    guide = Guide.from_pipeline(pipe)
     rep = dict(n=n, n_grid=n_grid, steps=steps, guidance_scale=guidance_scale, styles={})
     grids_all, true_grids_all = [], []
     for k, style in enumerate(tqdm(STYLE_NAMES, desc='judging styles')):
@@ -315,6 +333,7 @@ def judge_prior(pipe, # the tiny prior (a StableDiffusionPipeline)
         rep['styles'][style] = dict(accuracy=sum(j == style for j in style_judgement(clip, tokenizer, x)) / n,
                                     fid=frechet_distance(feats(x), feats(t1)), fid_true=frechet_distance(feats(t2), feats(t1)),
                                     grid=grid_consistency(recognizer, grids), grid_true=grid_consistency(recognizer, tg))
+        if style != 'photo': rep['styles'][style]['push_left'] = push_left(guide, style, seed=seed)
     rep['grid'], rep['grid_true'] = (grid_consistency(recognizer, torch.cat(g)) for g in (grids_all, true_grids_all))
     if depth_pipe is not None:
         d = render_prior_data(n, grid=True, seed=seed + 7)
