@@ -316,10 +316,10 @@ def judge_prior(pipe, # the tiny prior (a StableDiffusionPipeline)
     from headstyle.world import STYLES, STYLE_NAMES
     from headstyle.prior import render_prior_data, control_images
     from headstyle.generator import mask_iou
+    from headstyle.guidance import Guide
     if clip is None: clip, tokenizer = load_tiny_clip()
     recognizer = recognizer or load_id_model()
     feats = lambda x: clip_embed_images(clip, x)
-    from headstyle.guidance import Guide
     guide = Guide.from_pipeline(pipe)
     rep = dict(n=n, n_grid=n_grid, steps=steps, guidance_scale=guidance_scale, styles={})
     grids_all, true_grids_all = [], []

@@ -417,6 +417,7 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
                 cache=None, # folder for cached renders (default: out/../prior-cache)
                 seed:int=0,
                 controlnets=('edge', 'depth'), # which ControlNets to train (two processes can train one each)
+                unet_config:dict|None=None, # overrides of `UNET_CONFIG` for a new UNet, e.g. `dict(block_out_channels=[64, 96, 96])`
                ):
     "Render TinyHeads, then train and save the VAE, the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
     import time
@@ -447,7 +448,7 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
             _update_report(report, unet_steps=unet_steps, unet_loss=losses[-100:], unet_s=rep.get('unet_s', 0) + time.time() - t)
     else:
         t = time.time()
-        te, unet = make_text_encoder(tok, seed), make_unet(seed)
+        te, unet = make_text_encoder(tok, seed), make_unet(seed, **(unet_config or {}))
         losses = train_unet(unet, te, tok, Latents.encode(vae, single), Latents.encode(vae, grid_data), unet_steps, batch_size, seed=seed)
         pipe = make_pipeline(tok, te, vae, unet)
         pipe.save_pretrained(out)

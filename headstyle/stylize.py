@@ -504,6 +504,6 @@ def loss_grad_norms(self:Stylizer, n:int=4, # draws of the losses to average ove
         for _ in range(n):
             for k, v in self.losses().items():
                 gs = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
-                acc.setdefault(k, []).append(torch.sqrt(sum((g.float() ** 2).sum() for g in gs if g is not None) + torch.zeros(())).item())
+                acc.setdefault(k, []).append(torch.sqrt(sum(((g.float() ** 2).sum() for g in gs if g is not None), torch.zeros(()))).item())
     finally: self.rng.set_state(state)
     return {k: sum(v) / len(v) for k, v in acc.items()}
