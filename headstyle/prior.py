@@ -17,7 +17,8 @@ __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'AL
            'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'train_vae', 'encode_latents',
            'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts', 'denoise_loss', 'train_unet',
            'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'load_controlnet', 'load_prior',
-           'unknown_words', 'vae_psnr', 'cached_prior_data', 'train_prior']
+           'unknown_words', 'vae_psnr', 'image_grads', 'detail_loss', 'tune_decoder', 'cached_prior_data',
+           'train_prior']
 
 # %% ../nbs/04_prior.ipynb #c009
 from .guidance import SD_SCHEDULE, ddim_scheduler, abar
@@ -265,6 +266,9 @@ class Latents:
     def sample(self, idx:Tensor, g:torch.Generator)->Tensor:
         "A draw from the posteriors at `idx`."
         return self.mean[idx] + self.std[idx] * torch.randn(self.mean[idx].shape, generator=g)
+    def x0(self, idx:Tensor, g:torch.Generator, sample_posterior:bool=False)->Tensor:
+        "The clean latents a denoiser trains on: posterior draws or means."
+        return self.sample(idx, g) if sample_posterior else self.mean[idx]
 
 def drop_prompts(prompts:list, p:float, g:torch.Generator)->list:
     "Replace each prompt by the empty prompt with probability `p` (for classifier-free guidance)."
@@ -288,6 +292,7 @@ def train_unet(unet, text_encoder, tokenizer,
                steps:int=5000, batch_size:int=32,
                grid_every:int=3, # every k-th step trains on grids (batch_size // 4 of them)
                lr:float=3e-4, p_uncond:float=0.1, seed:int=0,
+               sample_posterior:bool=False, # train on draws from the VAE posterior (SD's way) instead of its means
               )->list[float]:
     "Train the UNet and the text encoder to predict noise on single-view and grid latents."
     g = torch.Generator().manual_seed(seed)
@@ -295,7 +300,7 @@ def train_unet(unet, text_encoder, tokenizer,
     def loss_fn(step):
         lat, it = (grid, its[1]) if grid is not None and step % grid_every == grid_every - 1 else (single, its[0])
         idx = next(it)
-        return denoise_loss(unet, text_encoder, tokenizer, lat.sample(idx, g), drop_prompts([lat.prompts[i] for i in idx], p_uncond, g), g)
+        return denoise_loss(unet, text_encoder, tokenizer, lat.x0(idx, g, sample_posterior), drop_prompts([lat.prompts[i] for i in idx], p_uncond, g), g)
     unet.train(); text_encoder.train()
     losses = fit([*unet.parameters(), *text_encoder.parameters()], loss_fn, steps, lr, 'UNet')
     unet.eval(); text_encoder.eval()
@@ -311,6 +316,7 @@ def train_controlnet(controlnet, unet, text_encoder, tokenizer,
                      latents:Latents, # latents of the training images
                      controls:Tensor, # (N, 3, H, W) control images in [0, 1], at image resolution
                      steps:int=3000, batch_size:int=32, lr:float=3e-4, p_uncond:float=0.1, seed:int=0,
+                     sample_posterior:bool=False, # as in `train_unet`
                     )->list[float]:
     "Train `controlnet` on the noise-prediction loss with the UNet and text encoder frozen."
     if len(controls) != len(latents.mean): raise ValueError(f"got {len(controls)} control images for {len(latents.mean)} latents")
@@ -321,7 +327,7 @@ def train_controlnet(controlnet, unet, text_encoder, tokenizer,
     for p in frozen: p.requires_grad_(False)
     def loss_fn(step):
         idx = next(it)
-        return denoise_loss(unet, text_encoder, tokenizer, latents.sample(idx, g),
+        return denoise_loss(unet, text_encoder, tokenizer, latents.x0(idx, g, sample_posterior),
                             drop_prompts([latents.prompts[i] for i in idx], p_uncond, g), g, controlnet, controls[idx].float())
     try:
         controlnet.train(); losses = fit(controlnet.parameters(), loss_fn, steps, lr, 'ControlNet')
@@ -386,6 +392,32 @@ def vae_psnr(vae, data:PriorData, chunk:int=64)->dict:
     p = psnr(rec.clamp(-1, 1), data.images.float())
     return {s: p[[i for i, t in enumerate(data.styles) if t == s]].mean().item() for s in sorted(set(data.styles))}
 
+# %% ../nbs/04_prior.ipynb #9a0f8b29
+def image_grads(x:Tensor, # (B, C, H, W) images
+               )->Tensor: # (B, C*(H-1)*W + C*H*(W-1)) vertical then horizontal differences
+    "Finite differences of images along both axes: where edges and small features live."
+    return torch.cat([(x[..., 1:, :] - x[..., :-1, :]).flatten(1), (x[..., :, 1:] - x[..., :, :-1]).flatten(1)], 1)
+
+def detail_loss(rec:Tensor, # (B, 3, H, W) reconstructions
+                x:Tensor, # (B, 3, H, W) targets
+               )->Tensor: # scalar
+    "L1 + L2 on pixels plus L1 on image gradients: a blurred eye costs little in pixels and much in gradients."
+    return (rec - x).abs().mean() + ((rec - x) ** 2).mean() + (image_grads(rec) - image_grads(x)).abs().mean()
+
+def tune_decoder(vae, images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
+                 steps:int=2000, batch_size:int=32, lr:float=5e-4, seed:int=0,
+                )->list[float]: # the loss at every step
+    "Fine-tune `vae`'s decoder on the posterior means of `images` with `detail_loss`; the encoder, and so the latent space, stays."
+    m, _ = encode_latents(vae, images)
+    g = torch.Generator().manual_seed(seed)
+    it = index_batches(len(m), batch_size, g)
+    def loss_fn(step):
+        idx = next(it)
+        return detail_loss(vae.decode(m[idx]).sample, images[idx].float())
+    vae.train(); losses = fit([*vae.decoder.parameters(), *vae.post_quant_conv.parameters()], loss_fn, steps, lr, 'decoder')
+    vae.eval()
+    return losses
+
 # %% ../nbs/04_prior.ipynb #c053
 def cached_prior_data(path, # a .pt cache file
                       **kwargs, # render_prior_data arguments
@@ -412,14 +444,16 @@ def _update_report(path:Path, **entries)->dict:
 def train_prior(out, # output folder for the pipeline; the ControlNets go next to it (`<out>-controlnet-edge`, `-depth`)
                 n_single:int=6000, n_grid:int=1500, # training renders
                 n_heldout:int=256, # held-out single views for the VAE's PSNR
-                vae_steps:int=1000, unet_steps:int=10000, controlnet_steps:int=1000, batch_size:int=32,
+                vae_steps:int=1000,
+                decoder_steps:int=2000, # `tune_decoder` steps after the VAE
+                unet_steps:int=10000, controlnet_steps:int=1000, batch_size:int=32,
                 more_lr:float=1.5e-4, # peak learning rate when a saved UNet is trained further
                 cache=None, # folder for cached renders (default: out/../prior-cache)
                 seed:int=0,
                 controlnets=('edge', 'depth'), # which ControlNets to train (two processes can train one each)
                 unet_config:dict|None=None, # overrides of `UNET_CONFIG` for a new UNet, e.g. `dict(block_out_channels=[64, 96, 96])`
                ):
-    "Render TinyHeads, then train and save the VAE, the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
+    "Render TinyHeads, then train and save the VAE (and tune its decoder), the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
     import time
     from diffusers import AutoencoderKL
     out = Path(out); cache = Path(cache) if cache else out.parent/'prior-cache'
@@ -436,6 +470,14 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
         vae, losses = train_vae(single.images, vae_steps, batch_size, seed=seed)
         vae.save_pretrained(out/'vae')
         _update_report(report, vae_s=time.time() - t, vae_steps=vae_steps, vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
+    rep = json.loads(report.read_text()) if report.exists() else {}
+    if rep.get('decoder_steps', 0) < decoder_steps:   # sharpen the decoder; the encoder, so every trained UNet, stays valid
+        held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
+        t = time.time()
+        losses = tune_decoder(vae, single.images, decoder_steps - rep.get('decoder_steps', 0), batch_size, seed=seed)
+        vae.save_pretrained(out/'vae')
+        _update_report(report, decoder_s=rep.get('decoder_s', 0) + time.time() - t, decoder_steps=decoder_steps,
+                       decoder_psnr=vae_psnr(vae, held), decoder_loss=losses[-100:])
     if (out/'model_index.json').exists():
         pipe = load_prior(out); te, unet = pipe.text_encoder, pipe.unet
         rep = json.loads(report.read_text()) if report.exists() else {}
