@@ -14,10 +14,10 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'ALPHAS_CUMPROD', 'prompt_words', 'bpe', 'bpe_files',
            'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
-           'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'train_vae', 'encode_latents',
-           'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts', 'denoise_loss', 'train_unet',
-           'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline', 'load_controlnet', 'load_prior',
-           'unknown_words', 'vae_psnr', 'image_grads', 'detail_loss', 'tune_decoder', 'cached_prior_data',
+           'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'image_grads', 'detail_loss',
+           'train_vae', 'encode_latents', 'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts',
+           'denoise_loss', 'train_unet', 'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline',
+           'load_controlnet', 'load_prior', 'unknown_words', 'vae_psnr', 'tune_decoder', 'cached_prior_data',
            'train_prior']
 
 # %% ../nbs/04_prior.ipynb #c009
@@ -103,11 +103,16 @@ VAE_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=4, sample_size=
                   down_block_types=['DownEncoderBlock2D'] * 3, up_block_types=['UpDecoderBlock2D'] * 3,
                   block_out_channels=[32, 64, 64], norm_num_groups=16, scaling_factor=1.0)
 
-def make_vae(seed:int=0, **overrides):
+def make_vae(seed:int=0,
+             logvar:float=-6.0, # initial posterior log-variance: narrow (std 0.05), so draws and means decode alike
+             **overrides):
     "A freshly initialised 4x `AutoencoderKL` (64x64 RGB <-> 16x16x4)."
     from diffusers import AutoencoderKL
     torch.manual_seed(seed)
-    return AutoencoderKL(**{**VAE_CONFIG, **overrides})
+    vae = AutoencoderKL(**{**VAE_CONFIG, **overrides})
+    c = vae.config.latent_channels
+    with torch.no_grad(): vae.quant_conv.weight[c:].zero_(); vae.quant_conv.bias[c:].fill_(logvar)
+    return vae
 
 from .generator import psnr, ASSETS   # PSNR (dB) of images in [-1, 1]; the package's weights folder
 
@@ -196,6 +201,17 @@ def fit(params, # parameters to optimise
     return losses
 
 # %% ../nbs/04_prior.ipynb #c032
+def image_grads(x:Tensor, # (B, C, H, W) images
+               )->Tensor: # (B, C*(H-1)*W + C*H*(W-1)) vertical then horizontal differences
+    "Finite differences of images along both axes: where edges and small features live."
+    return torch.cat([(x[..., 1:, :] - x[..., :-1, :]).flatten(1), (x[..., :, 1:] - x[..., :, :-1]).flatten(1)], 1)
+
+def detail_loss(rec:Tensor, # (B, 3, H, W) reconstructions
+                x:Tensor, # (B, 3, H, W) targets
+               )->Tensor: # scalar
+    "L1 + L2 on pixels plus L1 on image gradients: a blurred eye costs little in pixels and much in gradients."
+    return (rec - x).abs().mean() + ((rec - x) ** 2).mean() + (image_grads(rec) - image_grads(x)).abs().mean()
+
 def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
               steps:int=2000, # optimiser steps
               batch_size:int=32,
@@ -213,7 +229,7 @@ def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
         rec = vae.decode(z).sample
-        return (rec - x).abs().mean() + ((rec - x) ** 2).mean() + kl_weight * post.kl().mean()
+        return detail_loss(rec, x) + kl_weight * post.kl().mean()
     vae.train(); losses = fit(vae.parameters(), loss_fn, steps, lr, 'VAE'); vae.eval()
     vae.register_to_config(scaling_factor=latent_scale(vae, images))
     return vae, losses
@@ -393,17 +409,6 @@ def vae_psnr(vae, data:PriorData, chunk:int=64)->dict:
     return {s: p[[i for i, t in enumerate(data.styles) if t == s]].mean().item() for s in sorted(set(data.styles))}
 
 # %% ../nbs/04_prior.ipynb #9a0f8b29
-def image_grads(x:Tensor, # (B, C, H, W) images
-               )->Tensor: # (B, C*(H-1)*W + C*H*(W-1)) vertical then horizontal differences
-    "Finite differences of images along both axes: where edges and small features live."
-    return torch.cat([(x[..., 1:, :] - x[..., :-1, :]).flatten(1), (x[..., :, 1:] - x[..., :, :-1]).flatten(1)], 1)
-
-def detail_loss(rec:Tensor, # (B, 3, H, W) reconstructions
-                x:Tensor, # (B, 3, H, W) targets
-               )->Tensor: # scalar
-    "L1 + L2 on pixels plus L1 on image gradients: a blurred eye costs little in pixels and much in gradients."
-    return (rec - x).abs().mean() + ((rec - x) ** 2).mean() + (image_grads(rec) - image_grads(x)).abs().mean()
-
 def tune_decoder(vae, images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
                  steps:int=2000, batch_size:int=32, lr:float=5e-4, seed:int=0,
                 )->list[float]: # the loss at every step
