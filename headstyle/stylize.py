@@ -57,6 +57,7 @@ class StylizeConfig:
     max_step:int = 49                       # largest DDIM step index drawn (inclusive)
     num_inference_steps:int = 50            # DDIM steps defining the timestep grid
     guidance_scale:float = 7.5              # classifier-free guidance scale s
+    sample_posterior:bool = True            # encode renders with a draw of the VAE posterior (False: its mean)
     grad_scale:float = 1000.                # latent gradients are divided by this
     grad_clamp:float = 1.                   # then clamped to [-grad_clamp, grad_clamp]
     mask_grad:bool = True                   # multiply latent gradients by the frozen render's foreground mask
@@ -86,7 +87,7 @@ class StylizeConfig:
         return GuideConfig(prompt=self.prompt, negative_prompt=self.negative_prompt, guidance_scale=self.guidance_scale,
                            num_inference_steps=self.num_inference_steps, min_step=self.min_step, max_step=self.max_step,
                            conditioning_scale=self.controlnet_scale, rule=self.rule, grad_scale=self.grad_scale,
-                           grad_clamp=self.grad_clamp)
+                           grad_clamp=self.grad_clamp, sample_posterior=self.sample_posterior)
 
 # %% ../nbs/10_stylize.ipynb #c009
 PRESETS = {
