@@ -208,9 +208,10 @@ def image_grads(x:Tensor, # (B, C, H, W) images
 
 def detail_loss(rec:Tensor, # (B, 3, H, W) reconstructions
                 x:Tensor, # (B, 3, H, W) targets
+                grad_weight:float=1., # weight of the image-gradient term
                )->Tensor: # scalar
     "L1 + L2 on pixels plus L1 on image gradients: a blurred eye costs little in pixels and much in gradients."
-    return (rec - x).abs().mean() + ((rec - x) ** 2).mean() + (image_grads(rec) - image_grads(x)).abs().mean()
+    return (rec - x).abs().mean() + ((rec - x) ** 2).mean() + grad_weight * (image_grads(rec) - image_grads(x)).abs().mean()
 
 def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
               steps:int=2000, # optimiser steps
@@ -219,6 +220,7 @@ def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
               kl_weight:float=1e-6, # weight of the KL term
               seed:int=0,
               vae=None, # continue training this VAE (default: a new one)
+              grad_weight:float=1., # `detail_loss`'s image-gradient weight
              ):
     "Train the 4x VAE to reconstruct `images`, then store its latent scaling factor. Returns (vae, losses)."
     vae = vae or make_vae(seed)
@@ -229,7 +231,7 @@ def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
         post = vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
         rec = vae.decode(z).sample
-        return detail_loss(rec, x) + kl_weight * post.kl().mean()
+        return detail_loss(rec, x, grad_weight) + kl_weight * post.kl().mean()
     vae.train(); losses = fit(vae.parameters(), loss_fn, steps, lr, 'VAE'); vae.eval()
     vae.register_to_config(scaling_factor=latent_scale(vae, images))
     return vae, losses
