@@ -58,7 +58,7 @@ class GuideConfig:
     min_step:int = 35                # smallest step index drawn (inclusive; higher index = less noise)
     max_step:int = 49                # largest step index drawn (inclusive)
     conditioning_scale:float = 1.0   # ControlNet residual scale
-    sample_posterior:bool = True     # encode with a sample of the VAE posterior (False: its mean)
+    sample_posterior:bool = False    # encode with a draw of the VAE posterior (default: its mean, what the tiny prior trained on)
     rule:str = 'ld'                  # gradient rule: 'ld' (CFG direction x sqrt(abar)) or 'sds' (w(t)(eps_hat - eps))
     sds_weighting:str = 'sqrt_one_minus_abar'  # w(t) of the SDS rule, see `sds_weight`
     abar_index:str = 'timestep'      # 'timestep' (correct) or 'step' (the authors' code: abar at the step index)

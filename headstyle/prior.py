@@ -248,7 +248,7 @@ def latent_scale(vae, images:Tensor, n:int=512)->float:
     return float(1 / encode_latents(vae, images[:n])[0].std())
 
 # %% ../nbs/04_prior.ipynb #c036
-UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=[32, 64, 64],
+UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=[64, 96, 96],
                    down_block_types=['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
                    up_block_types=['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
                    cross_attention_dim=64, attention_head_dim=8, norm_num_groups=8)
@@ -451,16 +451,17 @@ def _update_report(path:Path, **entries)->dict:
 def train_prior(out, # output folder for the pipeline; the ControlNets go next to it (`<out>-controlnet-edge`, `-depth`)
                 n_single:int=6000, n_grid:int=1500, # training renders
                 n_heldout:int=256, # held-out single views for the VAE's PSNR
-                vae_steps:int=1000,
-                decoder_steps:int=2000, # `tune_decoder` steps after the VAE
-                unet_steps:int=10000, controlnet_steps:int=1000, batch_size:int=32,
+                vae_steps:int=2000,
+                vae_sharpen_steps:int=1400, # further VAE steps at lr 5e-4 with the image-gradient term weighted 4x
+                decoder_steps:int=0, # `tune_decoder` steps after the VAE
+                unet_steps:int=6000, controlnet_steps:int=1000, batch_size:int=32,
                 more_lr:float=1.5e-4, # peak learning rate when a saved UNet is trained further
                 cache=None, # folder for cached renders (default: out/../prior-cache)
                 seed:int=0,
                 controlnets=('edge', 'depth'), # which ControlNets to train (two processes can train one each)
                 unet_config:dict|None=None, # overrides of `UNET_CONFIG` for a new UNet, e.g. `dict(block_out_channels=[64, 96, 96])`
                ):
-    "Render TinyHeads, then train and save the VAE (and tune its decoder), the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
+    "Render TinyHeads, then train and save the VAE (sharpen it, tune its decoder), the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
     import time
     from diffusers import AutoencoderKL
     out = Path(out); cache = Path(cache) if cache else out.parent/'prior-cache'
@@ -478,6 +479,14 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
         vae.save_pretrained(out/'vae')
         _update_report(report, vae_s=time.time() - t, vae_steps=vae_steps, vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
     rep = json.loads(report.read_text()) if report.exists() else {}
+    done = rep.get('vae_sharpen_steps', 0)
+    if done < vae_sharpen_steps and not (out/'model_index.json').exists():   # a saved UNet fixes the latent space
+        held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
+        t = time.time()
+        vae, losses = train_vae(single.images, vae_sharpen_steps - done, batch_size, lr=5e-4, seed=seed + 1, vae=vae, grad_weight=4.)
+        vae.save_pretrained(out/'vae')
+        rep = _update_report(report, vae_sharpen_s=rep.get('vae_sharpen_s', 0) + time.time() - t, vae_sharpen_steps=vae_sharpen_steps,
+                             vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
     if rep.get('decoder_steps', 0) < decoder_steps:   # sharpen the decoder; the encoder, so every trained UNet, stays valid
         held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
         t = time.time()

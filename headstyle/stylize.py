@@ -57,7 +57,7 @@ class StylizeConfig:
     max_step:int = 49                       # largest DDIM step index drawn (inclusive)
     num_inference_steps:int = 50            # DDIM steps defining the timestep grid
     guidance_scale:float = 7.5              # classifier-free guidance scale s
-    sample_posterior:bool = True            # encode renders with a draw of the VAE posterior (False: its mean)
+    sample_posterior:bool = False           # encode renders with a draw of the VAE posterior (default: its mean)
     grad_scale:float = 1000.                # latent gradients are divided by this
     grad_clamp:float = 1.                   # then clamped to [-grad_clamp, grad_clamp]
     mask_grad:bool = True                   # multiply latent gradients by the frozen render's foreground mask
