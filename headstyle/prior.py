@@ -459,7 +459,7 @@ def train_prior(out, # output folder for the pipeline; the ControlNets go next t
                 cache=None, # folder for cached renders (default: out/../prior-cache)
                 seed:int=0,
                 controlnets=('edge', 'depth'), # which ControlNets to train (two processes can train one each)
-                unet_config:dict|None=None, # overrides of `UNET_CONFIG` for a new UNet, e.g. `dict(block_out_channels=[64, 96, 96])`
+                unet_config:dict|None=None, # overrides of `UNET_CONFIG` for a new UNet, e.g. `dict(block_out_channels=[32, 64, 64])` (the first shipped UNet)
                ):
     "Render TinyHeads, then train and save the VAE (sharpen it, tune its decoder), the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
     import time
