@@ -53,6 +53,7 @@ class StylizeConfig:
     grid_every:int = 1                      # distil the grid every k iterations (the authors: every one)
     grid_tile:int|None = 256                # side of one grid tile; None: the side of the generator's image
     grid_weight:float = 1.                  # weight of the grid's distillation loss
+    grid_tweedie_weight:float = 0.          # weight of the MSE between the grid and its Tweedie estimate (the authors: none)
     min_step:int = 35                       # smallest DDIM step index drawn (inclusive)
     max_step:int = 49                       # largest DDIM step index drawn (inclusive)
     num_inference_steps:int = 50            # DDIM steps defining the timestep grid
@@ -93,6 +94,7 @@ class StylizeConfig:
 PRESETS = {
     'paper': {},
     'tiny': dict(iterations=300, lr=1e-3, relative_lr=True, truncation_cutoff=None, grid_tile=None, perceptual_weight=0.,
+                 tweedie_weight=300., grid_tweedie_weight=300., grid_weight=0.25, grid_every=2,
                  checkpoint_every=100, preview_every=50),
 }
 _no_grid = dict(grid=False, grid_control=False)
@@ -282,9 +284,9 @@ def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
 
 # %% ../nbs/10_stylize.ipynb #c034
 @patch
-def grid_loss(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
-             )->Tensor: # scalar
-    "Distillation loss of a 2x2 grid of four random views per identity."
+def grid_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
+               )->dict: # name -> scalar loss
+    "Distillation loss of a 2x2 grid of four random views per identity, and its Tweedie loss."
     c, B = self.config, len(ws)
     cam = sample_cameras(4 * B, c.grid_yaw, c.grid_pitch, generator=self.rng).to(ws.device) # (4B, 25)
     w4 = ws.repeat_interleave(4, 0)
@@ -295,8 +297,10 @@ def grid_loss(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     grid = to_grid(grid_views(r, c.grid_before_sr, tile))                                     # (B, 3, 2 tile, 2 tile)
     control = to_grid(up(depth_control(f['image_depth'], f['image_mask']))) if c.grid_control else None
     mask = to_grid(up(f['image_mask'])) if c.mask_grad else None
-    out = self.guide_grid(grid, control, generator=self.rng, decode=False)
-    return c.grid_weight * self.guide_grid.loss(out, mask)
+    out = self.guide_grid(grid, control, generator=self.rng, decode=bool(c.grid_tweedie_weight))
+    losses = dict(grid=c.grid_weight * self.guide_grid.loss(out, mask))
+    if c.grid_tweedie_weight: losses['grid_tweedie'] = c.grid_tweedie_weight * tweedie_loss(grid, out.x0_image)
+    return losses
 
 # %% ../nbs/10_stylize.ipynb #c038
 @patch
@@ -312,7 +316,7 @@ def losses(self:Stylizer)->dict:
     c = self.config
     ws = self.sample_ws(c.batch)
     out = self.single_view_losses(ws)
-    if c.grid and self.iteration % c.grid_every == 0: out['grid'] = self.grid_loss(ws)
+    if c.grid and self.iteration % c.grid_every == 0: out.update(self.grid_losses(ws))
     if c.ldis_weight: out['ldis'] = self.ldis_loss()
     return out
 

@@ -97,7 +97,7 @@ def test_ldis_and_tweedie():
 def test_grid_before_sr_skips_super_resolution(G, guides):
     for before in (True, False):
         st = Stylizer(G, *guides, config(grid_before_sr=before))
-        st.grid_loss(st.sample_ws(1)).backward()
+        sum(st.grid_losses(st.sample_ws(1)).values()).backward()
         sr = [p.grad for k, p in st.params.items() if k.startswith('superresolution')]
         reached = any(g is not None and g.abs().sum() > 0 for g in sr)
         assert reached != before
@@ -203,7 +203,16 @@ def test_loss_grad_norms_measure_without_training(G, guides):
     st = Stylizer(G, *guides, config())
     w0, state = weights(st), st.rng.get_state()
     norms = st.loss_grad_norms(2)
-    assert set(norms) == {'single', 'tweedie', 'grid', 'ldis'} and norms['single'] > 0 and norms['grid'] > 0
+    assert set(norms) == {'single', 'tweedie', 'grid', 'grid_tweedie', 'ldis'} and norms['single'] > 0 and norms['grid'] > 0
     assert same(w0, weights(st)) and torch.equal(state, st.rng.get_state())       # nothing trained, random state restored
-    big = Stylizer(G, *guides, config(tweedie_weight=1.)).loss_grad_norms(2)
+    big = Stylizer(G, *guides, config(tweedie_weight=3000.)).loss_grad_norms(2)
     assert math.isclose(big['tweedie'], 10 * norms['tweedie'], rel_tol=1e-4)           # a loss weight scales its gradient
+
+def test_grid_tweedie_is_its_own_term(G, guides):
+    st = Stylizer(G, *guides, config())
+    L = st.grid_losses(st.sample_ws(1))
+    assert set(L) == {'grid', 'grid_tweedie'} and L['grid_tweedie'].item() > 0
+    L['grid_tweedie'].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for k, p in st.params.items() if k.startswith('backbone.synthesis'))
+    off = Stylizer(G, *guides, config(grid_tweedie_weight=0.))
+    assert set(off.grid_losses(off.sample_ws(1))) == {'grid'}
