@@ -187,15 +187,14 @@ def demo_config(method:str, # a row of the ablation, see headstyle.stylize.METHO
 def demo_run(method:str, G, guides:dict, # the generator and its guides by method
              config, out:Path, progress:bool=True):
     "Train one demo run in `out`, resuming a run of the same settings found there."
-    from headstyle.stylize import Stylizer, StylizeConfig, find_checkpoint
+    from dataclasses import replace
+    from headstyle.stylize import Stylizer
     if (out/'checkpoints').exists() and any((out/'checkpoints').glob('it*/stylize.json')):
-        saved = StylizeConfig.from_json(json.dumps(json.loads((find_checkpoint(out)/'stylize.json').read_text())['config']))
-        keep = ('prompt', 'seed', 'rule', 'grid', 'single_control', 'mirror', 'ldis_weight', 'lr',
-                'tweedie_weight', 'grid_weight', 'grid_every', 'grid_tweedie_weight')
-        if any(getattr(saved, k) != getattr(config, k) for k in keep) or saved.iterations > config.iterations:
+        st = Stylizer.resume(out, G, *guides[method]); saved = st.config
+        same = replace(saved, iterations=config.iterations, checkpoint_every=config.checkpoint_every) == config
+        if not same or saved.iterations > config.iterations:
             raise UsageError(f"{out} holds a demo run with other settings (prompt {saved.prompt!r}, seed {saved.seed}, "
                              f"{saved.iterations} iterations); choose another --out")
-        st = Stylizer.resume(out, G, *guides[method])
         st.config.iterations = config.iterations
     else: st = Stylizer(G, *guides[method], config, out)
     st.run(config.iterations, progress=progress)
