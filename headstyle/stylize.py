@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_stylize.ipynb #c003
 from __future__ import annotations
-import copy, hashlib, json, os, sys, warnings
+import copy, hashlib, json, math, os, re, shutil, signal, sys, threading, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 import torch
@@ -16,11 +17,26 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
                        to_grid, grid_views, depth_control)
 
 # %% auto #0
-__all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'PREVIEW_YAWS', 'StylizeConfig', 'is_trainable',
-           'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss', 'default_perceptual',
-           'ldis', 'Stylizer', 'optimizer_to_safe', 'optimizer_from_safe', 'find_checkpoint']
+__all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'PREVIEW_YAWS', 'StylizeConfig',
+           'is_trainable', 'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss',
+           'default_perceptual', 'ldis', 'Stylizer', 'atomic_write', 'optimizer_to_safe', 'optimizer_from_safe',
+           'clean_stale', 'list_checkpoints', 'find_checkpoint', 'Interrupted', 'stop_signals']
 
 # %% ../nbs/10_stylize.ipynb #c006
+_KINDS = {'int': 'an integer', 'float': 'a finite number', 'bool': 'true or false', 'str': 'a string',
+          'tuple': 'a list of finite numbers', 'int|None': 'an integer or null'}
+
+def _field_ok(kind:str, v)->bool:
+    "Whether `v` is a valid value of a config field of type `kind`."
+    num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    if kind == 'int': return isinstance(v, int) and not isinstance(v, bool)
+    if kind == 'int|None': return v is None or _field_ok('int', v)
+    if kind == 'float': return num(v)
+    if kind == 'bool': return isinstance(v, bool)
+    if kind == 'str': return isinstance(v, str)
+    if kind == 'tuple': return isinstance(v, tuple) and all(num(x) for x in v)
+    return True
+
 @dataclass
 class StylizeConfig:
     "Every knob of a stylization run; the defaults are the authors' recipe (the `paper` preset)."
@@ -75,12 +91,22 @@ class StylizeConfig:
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type in ('tuple', tuple) and isinstance(v, list): setattr(self, f.name, tuple(v))
+            if not _field_ok(str(f.type), getattr(self, f.name)):
+                raise ValueError(f"config field {f.name} must be {_KINDS[str(f.type)]}, got {v!r}")
         if self.rule not in ('ld', 'sds'): raise ValueError(f"rule must be 'ld' or 'sds', got {self.rule!r}")
         for k in ('iterations', 'batch', 'grid_every', 'checkpoint_every'):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
         if self.lr <= 0: raise ValueError(f"lr must be positive, got {self.lr}")
         if len(self.mirror_weights) != 2: raise ValueError(f"mirror_weights is (base, mirror), got {self.mirror_weights}")
         if self.ldis_weight and self.ldis_samples < 2: raise ValueError("LDIS compares samples: ldis_samples must be >= 2")
+        if not self.prompt.strip(): raise ValueError("the prompt is empty: give the target style, e.g. 'a werewolf'")
+        for k in ('single_yaw', 'single_pitch', 'grid_yaw', 'grid_pitch'):
+            v = getattr(self, k)
+            if len(v) != 2 or v[0] > v[1]: raise ValueError(f"{k} is a (low, high) range in radians, got {v}")
+        for k in ('grad_scale', 'grad_clamp', 'truncation_psi'):
+            if getattr(self, k) <= 0: raise ValueError(f"{k} must be positive, got {getattr(self, k)}")
+        for k in ('tweedie_weight', 'perceptual_weight', 'ldis_weight', 'grid_weight', 'grid_tweedie_weight', 'preview_every', 'preview_samples'):
+            if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
         self.guide_config()
 
     def guide_config(self)->GuideConfig:
@@ -339,18 +365,30 @@ def step(self:Stylizer)->dict:
     return rec
 
 # %% ../nbs/10_stylize.ipynb #c043
-def _atomic(path:Path, write)->None:
-    "Call `write(tmp)` on a temporary file next to `path`, then move it onto `path` atomically."
+def _fsync(path:Path)->None:
+    "Flush a file or a folder to disk (a no-op where the OS cannot)."
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError: pass
+
+def atomic_write(path, # the file to write
+                 write, # callable write(tmp_path) that writes the whole file
+                )->Path:
+    "Write a file through a temporary file next to it, flushed, then moved into place: a failure never leaves half a file."
+    path = Path(path)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try: write(tmp); os.replace(tmp, path)
+    try: write(tmp); _fsync(tmp); os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
+    return path
 
 def _save_tensors(path:Path, tensors:dict)->None:
     from safetensors.torch import save_file
-    _atomic(path, lambda p: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(p)))
+    atomic_write(path, lambda p: save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(p)))
 
-def _write_json(path:Path, obj)->None: _atomic(path, lambda p: p.write_text(json.dumps(obj, indent=1)))
+def _write_json(path:Path, obj)->None: atomic_write(path, lambda p: p.write_text(json.dumps(obj, indent=1)))
 
 def optimizer_to_safe(opt)->tuple[dict, dict]:
     "An optimizer's state as (tensors for safetensors, JSON-able index)."
@@ -368,36 +406,88 @@ def optimizer_from_safe(index:dict, tensors:dict)->dict:
     return dict(state=state, param_groups=index['param_groups'])
 
 # %% ../nbs/10_stylize.ipynb #c044
-HISTORY_KEYS = ('single', 'tweedie', 'perceptual', 'grid', 'ldis', 'total', 'skipped')
+HISTORY_KEYS = ('single', 'tweedie', 'perceptual', 'grid', 'grid_tweedie', 'ldis', 'total', 'skipped')
+CHECKPOINT_FILES = ('model.safetensors', 'state.safetensors', 'stylize.json')   # stylize.json is written last
+
+def _history_tensors(history:list)->tuple[tuple, Tensor, Tensor]:
+    "Loss history as (keys, values (N, K) float64, present (N, K) bool): every key any record has, NaN kept as NaN."
+    keys = HISTORY_KEYS + tuple(sorted({k for h in history for k in h} - set(HISTORY_KEYS)))
+    vals = torch.tensor([[float(h.get(k, 0.)) for k in keys] for h in history], dtype=torch.float64).reshape(-1, len(keys))
+    have = torch.tensor([[k in h for k in keys] for h in history], dtype=torch.bool).reshape(-1, len(keys))
+    return keys, vals, have
+
+def _is_stale(tmp:Path)->bool:
+    "Whether a temporary `.name.PID.tmp` (or `.old`) entry belongs to a process that no longer runs."
+    m = re.fullmatch(r'\..*\.(\d+)\.(tmp|old)', tmp.name)
+    if not m: return False
+    pid = int(m.group(1))
+    if pid == os.getpid(): return False
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return True
+    except OSError: return False
+    return False
+
+def clean_stale(folder, # a run folder
+               )->list: # the paths removed
+    "Remove temporary files and unfinished checkpoint folders left by a crashed run in `folder`."
+    folder, gone = Path(folder), []
+    for sub in (folder, folder / 'checkpoints', folder / 'previews'):
+        if not sub.is_dir(): continue
+        for p in sub.iterdir():
+            if _is_stale(p):
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                gone.append(p)
+    return gone
 
 @patch
 def save(self:Stylizer, folder=None, # checkpoint folder; None: out/checkpoints/it{iteration:06d}
         )->Path: # the folder
-    "Write a checkpoint (weights, optimizer, random state, config, history), file by file atomically."
+    "Write a checkpoint (weights, optimizer, random state, config, history) in a temporary folder, flushed, then renamed into place."
     if folder is None:
         if self.out is None: raise ValueError("this stylizer has no output folder: pass `folder`")
         folder = self.out / 'checkpoints' / f'it{self.iteration:06d}'
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    _save_tensors(folder / 'model.safetensors', self.G.state_dict())
-    if isinstance(getattr(self.G, 'config', None), dict): _write_json(folder / 'config.json', self.G.config)
-    opt_tensors, opt_index = optimizer_to_safe(self.opt)
-    hist = torch.tensor([[float(h.get(k, float('nan'))) for k in HISTORY_KEYS] for h in self.history],
-                        dtype=torch.float64).reshape(-1, len(HISTORY_KEYS))
-    _save_tensors(folder / 'state.safetensors', dict(opt_tensors, rng=self.rng.get_state(), history=hist))
-    _write_json(folder / 'stylize.json', dict(config=asdict(self.config), iteration=self.iteration, stats=self.stats,
-                                              optimizer=opt_index, params=list(self.params), history_keys=HISTORY_KEYS,
-                                              fingerprint=self.fingerprint))
+    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = (folder.with_name(f'.{folder.name}.{os.getpid()}.{s}') for s in ('tmp', 'old'))
+    for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        _save_tensors(tmp / 'model.safetensors', self.G.state_dict())
+        if isinstance(getattr(self.G, 'config', None), dict): _write_json(tmp / 'config.json', self.G.config)
+        opt_tensors, opt_index = optimizer_to_safe(self.opt)
+        keys, hist, have = _history_tensors(self.history)
+        _save_tensors(tmp / 'state.safetensors', dict(opt_tensors, rng=self.rng.get_state(), history=hist, history_present=have))
+        _write_json(tmp / 'stylize.json', dict(config=asdict(self.config), iteration=self.iteration, stats=self.stats,
+                                               optimizer=opt_index, params=list(self.params), history_keys=keys,
+                                               fingerprint=self.fingerprint))
+        _fsync(tmp)
+        if folder.exists(): os.replace(folder, old)     # a folder cannot be renamed onto a non-empty one
+        os.replace(tmp, folder); _fsync(folder.parent)
+    finally:
+        for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
     return folder
 
 # %% ../nbs/10_stylize.ipynb #c046
+def list_checkpoints(folder, # a run folder holding checkpoints/it*/
+                     warn:bool=True, # warn about unfinished checkpoint folders, which are skipped
+                    )->list: # finished checkpoint folders, by iteration number
+    "The finished checkpoints of a run, oldest first (ordered by iteration number, not by name)."
+    found = []
+    for d in (Path(folder) / 'checkpoints').glob('it*'):
+        if not (m := re.fullmatch(r'it(\d+)', d.name)) or not d.is_dir(): continue
+        if missing := [f for f in CHECKPOINT_FILES if not (d / f).is_file()]:
+            if warn: warnings.warn(f"skipping the unfinished checkpoint {d} (no {', '.join(missing)})")
+            continue
+        found.append((int(m.group(1)), d))
+    return [d for _, d in sorted(found)]
+
 def find_checkpoint(folder, # a checkpoint folder, or a run folder holding checkpoints/it*/
                    )->Path: # the checkpoint folder
     "The checkpoint in `folder`, or the latest finished one under `folder/checkpoints`."
     folder = Path(folder)
     if (folder / 'stylize.json').exists(): return folder
-    done = sorted(folder.glob('checkpoints/it*/stylize.json'))
-    if not done: raise FileNotFoundError(f"no stylizer checkpoint at {folder} (expected stylize.json, or checkpoints/it*/stylize.json)")
-    return done[-1].parent
+    if not (done := list_checkpoints(folder)):
+        raise FileNotFoundError(f"no stylizer checkpoint at {folder} (expected stylize.json, or checkpoints/it*/stylize.json)")
+    return done[-1]
 
 @patch
 def load_state(self:Stylizer, folder, # a checkpoint folder written by `save`
@@ -417,9 +507,9 @@ def load_state(self:Stylizer, folder, # a checkpoint folder written by `save`
     self.opt.load_state_dict(optimizer_from_safe(meta['optimizer'], state))
     self.rng.set_state(state['rng'])
     self.iteration, self.stats = meta['iteration'], meta['stats']
-    keys = meta['history_keys']
-    self.history = [{k: (bool(v) if k == 'skipped' else v) for k, v in zip(keys, row.tolist()) if v == v}
-                    for row in state['history']]
+    keys, rows = meta['history_keys'], state['history'].tolist()
+    have = state['history_present'].tolist() if 'history_present' in state else [[v == v for v in r] for r in rows]
+    self.history = [{k: (bool(v) if k == 'skipped' else v) for k, v, h in zip(keys, r, hs) if h} for r, hs in zip(rows, have)]
 
 @patch(cls_method=True)
 def resume(cls:Stylizer, folder, # a checkpoint folder, or a run folder (its latest checkpoint)
@@ -464,39 +554,63 @@ def preview(self:Stylizer, path=None, # PNG file; None: out/previews/it{iteratio
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     x = self.preview_images()                                           # (2, 3, H, W')
     img = ((torch.cat(list(x), -2) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-    _atomic(path, lambda p: Image.fromarray(img).save(p, format='PNG'))
+    atomic_write(path, lambda p: Image.fromarray(img).save(p, format='PNG'))
     return path
 
 # %% ../nbs/10_stylize.ipynb #c051
+class Interrupted(KeyboardInterrupt):
+    "A run stopped by SIGINT (Ctrl-C) or SIGTERM; `signum` says which, `checkpoint` where the run was saved."
+    def __init__(self, message:str, signum:int=signal.SIGINT, checkpoint=None):
+        super().__init__(message); self.signum, self.checkpoint = int(signum), checkpoint
+
+@contextmanager
+def stop_signals():
+    "Within the block, SIGINT and SIGTERM ask to stop at the end of the iteration (the yielded list records them); a second one stops at once."
+    asked = []
+    if threading.current_thread() is not threading.main_thread(): yield asked; return
+    def handler(signum, frame):
+        asked.append(signum)
+        if len(asked) > 1: raise Interrupted(f"stopped by {signal.Signals(signum).name}", signum)
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try: yield asked
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+
 @patch
 def run(self:Stylizer, iterations:int|None=None, # stop after this many iterations in total; None: the config's
         callbacks=(), # callables f(stylizer), called after every iteration
         progress:bool=True, # show a progress bar
        )->list: # the loss history
-    "Train to `iterations`, with a progress bar, checkpoints and previews; Ctrl-C checkpoints, then re-raises."
+    "Train to `iterations`, with a progress bar, checkpoints and previews; Ctrl-C or SIGTERM checkpoints, then raises `Interrupted`."
     from tqdm.auto import tqdm
     c = self.config
     total = c.iterations if iterations is None else iterations
     if total < 1: raise ValueError(f"iterations must be a positive integer, got {total}")
+    if self.out is not None: clean_stale(self.out)
     bar = tqdm(total=total, initial=min(self.iteration, total), desc='stylize', disable=not progress)
-    try:
-        while self.iteration < total:
-            rng0, it0 = self.rng.get_state(), self.iteration
-            try: rec = self.step()
-            except KeyboardInterrupt:
-                if self.iteration == it0: self.rng.set_state(rng0)
-                raise
-            bar.update(1)
-            bar.set_postfix({k: f'{v:.3g}' for k, v in rec.items() if k != 'skipped'}, refresh=False)
+    with stop_signals() as asked:
+        try:
+            while self.iteration < total and not asked:
+                rng0, it0 = self.rng.get_state(), self.iteration
+                try: rec = self.step()
+                except KeyboardInterrupt:
+                    if self.iteration == it0: self.rng.set_state(rng0)
+                    raise
+                bar.update(1)
+                bar.set_postfix({k: f'{v:.3g}' for k, v in rec.items() if k != 'skipped'}, refresh=False)
+                if self.out is not None:
+                    if self.iteration % c.checkpoint_every == 0 or self.iteration == total: self.save()
+                    if c.preview_every and self.iteration % c.preview_every == 0: self.preview()
+                for cb in callbacks: cb(self)
+            if asked: raise Interrupted(f"stopped by {signal.Signals(asked[0]).name}", asked[0])
+        except KeyboardInterrupt as e:
+            signum, path = getattr(e, 'signum', signal.SIGINT), None
             if self.out is not None:
-                if self.iteration % c.checkpoint_every == 0 or self.iteration == total: self.save()
-                if c.preview_every and self.iteration % c.preview_every == 0: self.preview()
-            for cb in callbacks: cb(self)
-    except KeyboardInterrupt:
-        if self.out is not None:
-            print(f'interrupted: checkpoint written to {self.save()}', file=sys.stderr)
-        raise
-    finally: bar.close()
+                path = self.out / 'checkpoints' / f'it{self.iteration:06d}'
+                if not all((path / f).is_file() for f in CHECKPOINT_FILES): path = self.save()
+            where = f"; checkpoint {path} (resume by running the same command)" if path else ''
+            raise Interrupted(f"stopped by {signal.Signals(signum).name} at iteration {self.iteration}{where}", signum, path) from None
+        finally: bar.close()
     return self.history
 
 # %% ../nbs/10_stylize.ipynb #c062

@@ -7,30 +7,15 @@ from diffusers import ControlNetModel
 from headstyle.generator import TriPlaneGenerator, load_generator
 from headstyle.guidance import Guide, ddim_scheduler
 from headstyle.stylize import *
-from tiny_sd import make_tokenizer, make_components
+from tiny_sd import make_tokenizer, make_components, small_generator, make_guides
 
 torch.set_num_threads(1)   # tiny models: one thread is fastest, and pytest may share the cores
-
-def small_generator(seed=0):
-    torch.manual_seed(seed)
-    G = TriPlaneGenerator(w_dim=32, channels=(32, 32, 32), plane_channels=8, features=8, sr_channels=8,
-                          neural_rendering_resolution=16, n_samples=12)
-    with torch.no_grad():                       # untrained style affines are zero: every w would give the same head
-        for m in G.modules():
-            if hasattr(m, 'affine'): m.affine.weight.normal_(0, 0.1)
-    return G
 
 @pytest.fixture(scope='module')
 def G(): return small_generator()
 
 @pytest.fixture(scope='module')
-def guides(tmp_path_factory):
-    tok = make_tokenizer(tmp_path_factory.mktemp('tok'))
-    te, vae, unet, edge = make_components(tok, 'a')
-    depth = copy.deepcopy(edge)
-    with torch.no_grad():
-        for q in depth.parameters(): q.add_(0.02 * torch.randn_like(q))
-    return [Guide(tok, te, vae, unet, ddim_scheduler(), cn) for cn in (edge, depth)]
+def guides(tmp_path_factory): return make_guides(tmp_path_factory.mktemp('tok'))
 
 def config(**kw):
     return StylizeConfig.preset('tiny', **{**dict(prompt='a marble statue', iterations=4, checkpoint_every=2, preview_every=2,
@@ -148,7 +133,7 @@ def test_resume_gives_the_uninterrupted_weights(G, guides, tmp_path):
     assert same(weights(resumed), weights(straight))
     sa, sb = straight.opt.state_dict()['state'], resumed.opt.state_dict()['state']
     assert all(torch.equal(sa[i][k], sb[i][k]) for i in sa for k in sa[i])
-    assert [h['total'] for h in resumed.history] == [h['total'] for h in straight.history]
+    assert resumed.history == straight.history and 'grid_tweedie' in resumed.history[0]      # every key of every record
     assert same(list(load_generator(tmp_path / 'checkpoints' / 'it000004').parameters()), weights(straight))
     assert sorted(p.name for p in (tmp_path / 'previews').iterdir()) == ['it000002.png', 'it000004.png']
     meta = json.loads((tmp_path / 'checkpoints' / 'it000004' / 'stylize.json').read_text())
@@ -188,8 +173,8 @@ def test_keyboard_interrupt_checkpoints(G, guides, tmp_path):
     def stop(st):
         if st.iteration == 3: raise KeyboardInterrupt
     st = Stylizer(G, *guides, config(), out=tmp_path)
-    with pytest.raises(KeyboardInterrupt): st.run(callbacks=[stop], progress=False)
-    assert find_checkpoint(tmp_path).name == 'it000003'
+    with pytest.raises(Interrupted, match='stopped by SIGINT at iteration 3') as e: st.run(callbacks=[stop], progress=False)
+    assert find_checkpoint(tmp_path).name == 'it000003' and e.value.checkpoint == find_checkpoint(tmp_path) and e.value.signum == 2
     resumed = Stylizer.resume(tmp_path, G, *guides)
     assert resumed.iteration == 3 and same(weights(resumed), weights(st))
     straight = Stylizer(G, *guides, config())
@@ -216,3 +201,47 @@ def test_grid_tweedie_is_its_own_term(G, guides):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for k, p in st.params.items() if k.startswith('backbone.synthesis'))
     off = Stylizer(G, *guides, config(grid_tweedie_weight=0.))
     assert set(off.grid_losses(off.sample_ws(1))) == {'grid'}
+
+def test_sigterm_stops_at_the_end_of_the_iteration(G, guides, tmp_path):
+    import os, signal
+    def term(st):
+        if st.iteration == 1: os.kill(os.getpid(), signal.SIGTERM)
+    st = Stylizer(G, *guides, config(), out=tmp_path)
+    with pytest.raises(Interrupted, match='SIGTERM at iteration 1') as e: st.run(callbacks=[term], progress=False)
+    assert e.value.signum == signal.SIGTERM and st.iteration == 1 and find_checkpoint(tmp_path).name == 'it000001'
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL                      # the handler is put back
+    resumed = Stylizer.resume(tmp_path, G, *guides); resumed.run(progress=False)
+    straight = Stylizer(G, *guides, config()); straight.run(progress=False)
+    assert same(weights(resumed), weights(straight)) and resumed.history == straight.history
+
+def test_checkpoints_by_iteration_number_and_unfinished_ones_skipped(G, guides, tmp_path):
+    st = Stylizer(G, *guides, config(), out=tmp_path)
+    st.step()
+    for it in (999_999, 1_000_000): st.save(tmp_path / 'checkpoints' / f'it{it}')
+    assert find_checkpoint(tmp_path).name == 'it1000000'
+    assert [p.name for p in list_checkpoints(tmp_path)] == ['it999999', 'it1000000']
+    (tmp_path / 'checkpoints' / 'it2000000').mkdir()                                  # unfinished: no files
+    (tmp_path / 'checkpoints' / 'it3000000').mkdir(); (tmp_path / 'checkpoints' / 'it3000000' / 'stylize.json').write_text('{}')
+    with pytest.warns(UserWarning, match='unfinished checkpoint .*it3000000'): assert find_checkpoint(tmp_path).name == 'it1000000'
+    st.save(tmp_path / 'checkpoints' / 'it1000000')                                    # saving over a checkpoint replaces it
+    assert sorted(p.name for p in (tmp_path / 'checkpoints').iterdir()) == ['it1000000', 'it2000000', 'it3000000', 'it999999']
+
+def test_stale_temporaries_are_cleaned_and_live_ones_kept(tmp_path):
+    ck = tmp_path / 'checkpoints'; ck.mkdir()
+    dead = 2 ** 22 + 12345                                                               # above Linux's default pid_max
+    (ck / f'.it000002.{dead}.tmp').mkdir(); (ck / f'.it000002.{dead}.tmp' / 'model.safetensors').write_bytes(b'half')
+    (tmp_path / f'.metrics.json.{dead}.tmp').write_text('{')
+    import os
+    (ck / f'.it000004.{os.getpid()}.tmp').mkdir()                                        # this process's own: kept
+    gone = clean_stale(tmp_path)
+    assert sorted(p.name for p in gone) == sorted([f'.it000002.{dead}.tmp', f'.metrics.json.{dead}.tmp'])
+    assert sorted(p.name for p in ck.iterdir()) == [f'.it000004.{os.getpid()}.tmp']
+
+def test_config_fields_are_checked_before_any_model_loads():
+    for bad, msg in [(dict(lr=float('nan')), 'lr must be a finite number'), (dict(iterations='ten'), 'iterations must be an integer'),
+                     (dict(batch=1.5), 'batch must be an integer'), (dict(single_yaw=5), 'single_yaw must be'),
+                     (dict(truncation_psi=float('nan')), 'truncation_psi must be a finite number'), (dict(prompt=''), 'prompt is empty'),
+                     (dict(single_pitch=(0.5, -0.5)), 'single_pitch is a (low, high) range'), (dict(grad_scale=0.), 'grad_scale must be positive')]:
+        with pytest.raises(ValueError, match=msg.replace('(', '\\(').replace(')', '\\)')): StylizeConfig(**bad)
+    with pytest.raises(ValueError, match='iterations must be an integer'): StylizeConfig.from_json('{"iterations": "ten"}')
+    with pytest.raises(ValueError, match='lr must be a finite number'): StylizeConfig.from_json('{"lr": NaN}')

@@ -1,8 +1,11 @@
 """Tiny random Stable-Diffusion-shaped components built offline from configs, shared by the tests."""
+import copy
 import torch
 from transformers import CLIPTextModel, CLIPTextConfig
 from diffusers import AutoencoderKL, UNet2DConditionModel, ControlNetModel
 from headstyle.prior import build_tokenizer
+from headstyle.generator import TriPlaneGenerator
+from headstyle.guidance import Guide, ddim_scheduler
 
 WORDS = 'a photo of person the joker marble statue'.split()
 
@@ -35,3 +38,22 @@ def make_components(tokenizer, layout):
         for q in cn.parameters():
             if not q.any(): q.normal_(0, 0.05)
     return te, vae, unet, cn
+
+def small_generator(seed=0):
+    "A small random tri-plane generator with PanoHead's interface whose heads differ from w to w."
+    torch.manual_seed(seed)
+    G = TriPlaneGenerator(w_dim=32, channels=(32, 32, 32), plane_channels=8, features=8, sr_channels=8,
+                          neural_rendering_resolution=16, n_samples=12)
+    with torch.no_grad():                       # untrained style affines are zero: every w would give the same head
+        for m in G.modules():
+            if hasattr(m, 'affine'): m.affine.weight.normal_(0, 0.1)
+    return G
+
+def make_guides(folder):
+    "Random edge and depth guides (layout 'a') with the tokenizer saved in `folder`."
+    tok = make_tokenizer(folder)
+    te, vae, unet, edge = make_components(tok, 'a')
+    depth = copy.deepcopy(edge)
+    with torch.no_grad():
+        for q in depth.parameters(): q.add_(0.02 * torch.randn_like(q))
+    return [Guide(tok, te, vae, unet, ddim_scheduler(), cn) for cn in (edge, depth)]
