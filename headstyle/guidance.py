@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'toy_scores', 'toy_flow', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'ToyHead', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
+__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'check_tensor', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'toy_scores', 'toy_flow', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'ToyHead', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
 
 # %% ../nbs/05_sds.ipynb #c007
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -190,6 +190,26 @@ def predict(self:Guide, noisy:Tensor, # (B, 4, h, w) z_t
     eps = self.unet(x, tt, encoder_hidden_states=e, **extra).sample.float()
     return eps.chunk(2)
 
+# %% ../nbs/05_sds.ipynb #c031b
+def check_tensor(x, # the value to check
+                 name:str, # the argument's name, for the message
+                 channels:int|None=None, # expected C of (B, C, H, W); None: any
+                 batch:int|None=None, # expected B; None: any
+                 lo:float|None=None, hi:float|None=None, # expected value range; None: not checked
+                 tol:float=0.25, # how far outside [lo, hi] values may go
+                 hint:str='', # what to do, appended to a range error
+                )->None:
+    "Raise a `ValueError` naming `name` unless `x` is a float (B, C, H, W) tensor with the given channels, batch and range."
+    what = f"a float tensor (B, {channels or 'C'}, H, W)"
+    if not torch.is_tensor(x): raise ValueError(f"{name} must be {what}, got {type(x).__name__}")
+    if not x.is_floating_point(): raise ValueError(f"{name} must be {what}, got dtype {x.dtype}")
+    if x.ndim != 4 or (channels and x.shape[1] != channels): raise ValueError(f"{name} must be {what}, got shape {tuple(x.shape)}")
+    if batch is not None and len(x) != batch: raise ValueError(f"{name} has {len(x)} items for a batch of {batch}")
+    if lo is None or x.device.type == 'meta' or not x.numel(): return
+    with torch.no_grad(): a, b = x.min().item(), x.max().item()
+    if a < lo - tol or b > hi + tol:
+        raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got values in [{a:.4g}, {b:.4g}]" + (f" ({hint})" if hint else ''))
+
 # %% ../nbs/05_sds.ipynb #c029
 @patch
 def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1, 1]; or pass `latents`
@@ -205,8 +225,13 @@ def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1,
     c = self.config
     if latents is None:
         if images is None: raise ValueError("pass images (B, 3, H, W) in [-1, 1] or latents (B, 4, h, w)")
+        check_tensor(images, 'images', 3, lo=-1, hi=1, hint='images are expected in [-1, 1]: x / 127.5 - 1 maps 0-255 to it')
         latents = self.encode(images, generator)
+    else: check_tensor(latents, 'latents', self.vae.config.latent_channels)
     B = len(latents)
+    if control is not None: check_tensor(control, 'control', 3, B, lo=0, hi=1, hint='ControlNet images are expected in [0, 1]')
+    if prompt is not None and not isinstance(prompt, str) and len(prompt) != B:
+        raise ValueError(f"prompt: got {len(prompt)} prompts for a batch of {B}; pass one string, or one prompt per image")
     if step is None: step, t = self.sample_steps(B, generator)
     else:
         step = torch.as_tensor(step).long().reshape(-1).expand(B)
@@ -248,6 +273,7 @@ def clean_grad(grad:Tensor, # (B, 4, h, w) latent gradient
               )->Tensor: # (B, 4, h, w)
     "Mask, scale, clamp and NaN/inf guard of a latent gradient, as in the paper's code."
     grad = torch.where(torch.isfinite(grad), grad, torch.zeros_like(grad))
+    if mask is not None: check_tensor(mask, 'mask', 1, len(grad), lo=0, hi=1, hint='a foreground mask is expected in [0, 1]')
     if mask is not None: grad = grad * latent_mask(mask, grad.shape[-2:]).to(grad)
     return (grad / scale).clamp(-clamp, clamp)
 

@@ -19,8 +19,8 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
 # %% auto #0
 __all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'PREVIEW_YAWS', 'StylizeConfig',
            'is_trainable', 'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss',
-           'default_perceptual', 'ldis', 'Stylizer', 'atomic_write', 'optimizer_to_safe', 'optimizer_from_safe',
-           'clean_stale', 'list_checkpoints', 'find_checkpoint', 'Interrupted', 'stop_signals']
+           'default_perceptual', 'ldis', 'generator_fingerprint', 'Stylizer', 'atomic_write', 'optimizer_to_safe',
+           'optimizer_from_safe', 'clean_stale', 'list_checkpoints', 'find_checkpoint', 'Interrupted', 'stop_signals']
 
 # %% ../nbs/10_stylize.ipynb #c006
 _KINDS = {'int': 'an integer', 'float': 'a finite number', 'bool': 'true or false', 'str': 'a string',
@@ -229,8 +229,8 @@ def ldis(T_new:Tensor, # (N, ...) trainable tri-planes of N >= 2 samples
     return ((a[i] - a[j]).pow(2).sum(-1) / ((b[i] - b[j]).pow(2).sum(-1) + eps) - 1).abs().mean()
 
 # %% ../nbs/10_stylize.ipynb #c024
-def _fingerprint(module)->str:
-    "SHA-256 of a module's state dict (names and bytes)."
+def generator_fingerprint(module)->str:
+    "SHA-256 of a module's state dict (names and bytes): which generator a run started from."
     h = hashlib.sha256()
     for k, v in module.state_dict().items():
         h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
@@ -245,10 +245,17 @@ class Stylizer:
                  out=None, # output folder for checkpoints and previews; None: write nothing
                  perceptual=None, # callable (x, x0_hat) -> (B,) distances; None: LPIPS if installed
                 ):
+        if missing := [a for a in ('z_dim', 'mapping', 'synthesis', 'backbone') if not hasattr(generator, a)]:
+            raise ValueError(f"generator must have PanoHead's interface (z_dim, mapping, synthesis, backbone); it has no {', '.join(missing)}")
+        for name, g in (('guide_single', guide_single), ('guide_grid', guide_grid)):
+            if g is not None and not isinstance(g, Guide): raise ValueError(f"{name} must be a headstyle Guide, got {type(g).__name__}")
+        if config is not None and not isinstance(config, StylizeConfig):
+            raise ValueError(f"config must be a StylizeConfig, got {type(config).__name__}")
         self.config = c = config or StylizeConfig()
         self.frozen = copy.deepcopy(generator).eval().requires_grad_(False)
         self.G = freeze_for_stylization(copy.deepcopy(generator).eval())
         self.params = trainable_parameters(self.G)
+        if not self.params: raise ValueError("the generator has no trainable weights under backbone.synthesis. or superresolution.")
         self.guide = self._guide(guide_single, c.single_control, 'single')
         if c.grid and c.grid_control and guide_grid is None:
             raise ValueError("the grid uses the depth ControlNet (grid_control): pass guide_grid, a guide with the depth ControlNet")
@@ -261,7 +268,7 @@ class Stylizer:
         if c.perceptual_weight and self.perceptual is None:
             warnings.warn("perceptual_weight > 0 but no perceptual loss: pass `perceptual=` (a callable (x, x0_hat) -> (B,)) "
                           "or install the optional `lpips` package; running without it")
-        self.fingerprint = _fingerprint(self.frozen)
+        self.fingerprint = generator_fingerprint(self.frozen)
         self.preview_z = torch.randn(c.preview_samples, self.G.z_dim, generator=torch.Generator().manual_seed(c.seed + 1))
 
     @property
@@ -378,7 +385,7 @@ def atomic_write(path, # the file to write
                 )->Path:
     "Write a file through a temporary file next to it, flushed, then moved into place: a failure never leaves half a file."
     path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp{path.suffix}')   # the suffix tells writers like PIL the format
     try: write(tmp); _fsync(tmp); os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
@@ -418,7 +425,7 @@ def _history_tensors(history:list)->tuple[tuple, Tensor, Tensor]:
 
 def _is_stale(tmp:Path)->bool:
     "Whether a temporary `.name.PID.tmp` (or `.old`) entry belongs to a process that no longer runs."
-    m = re.fullmatch(r'\..*\.(\d+)\.(tmp|old)', tmp.name)
+    m = re.fullmatch(r'\..*\.(\d+)\.(tmp|old)(\.\w+)?', tmp.name)
     if not m: return False
     pid = int(m.group(1))
     if pid == os.getpid(): return False

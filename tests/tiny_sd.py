@@ -57,3 +57,17 @@ def make_guides(folder):
     with torch.no_grad():
         for q in depth.parameters(): q.add_(0.02 * torch.randn_like(q))
     return [Guide(tok, te, vae, unet, ddim_scheduler(), cn) for cn in (edge, depth)]
+
+def save_tiny_models(folder):
+    "A random generator, SD-shaped prior and edge/depth ControlNets saved as the CLI reads them; returns the CLI options."
+    from pathlib import Path
+    from headstyle.prior import make_pipeline
+    from headstyle.generator import save_generator
+    folder = Path(folder)
+    tok = make_tokenizer(folder/'tok')
+    te, vae, unet, edge = make_components(tok, 'a')
+    make_pipeline(tok, te, vae, unet).save_pretrained(folder/'sd')
+    edge.save_pretrained(folder/'cn-edge'); edge.save_pretrained(folder/'cn-depth')
+    save_generator(small_generator(), folder/'G')
+    return ['--generator', str(folder/'G'), '--prior', str(folder/'sd'), '--controlnet-edge', str(folder/'cn-edge'),
+            '--controlnet-depth', str(folder/'cn-depth')]
