@@ -31,6 +31,8 @@ test: install browser
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 	$(PY) tools/build_docs.py
 	$(BIN)/pytest tests/ -q
+	# each one-line wiring mistake in the trainer must make a test fail
+	$(PY) tools/mutants.py
 
 # headless Chromium for the docs page check: Debian's package, installed only when missing
 browser:

@@ -92,7 +92,7 @@ def check_cameras(c, # camera vectors, (N, 25) or one (25,)
     if c.ndim != 2 or c.shape[1] != 25:
         raise ValueError(f"expected camera vectors of shape (N, 25) (16 cam2world entries + 9 intrinsics), "
                          f"got shape {tuple(c.shape)}; build them with headstyle.cameras.camera_params(yaw, pitch)")
-    if not torch.isfinite(c).all(): raise ValueError("camera vectors contain NaN or inf")
+    if not c.is_meta and not torch.isfinite(c).all(): raise ValueError("camera vectors contain NaN or inf")
     return c.float()
 
 def split_cameras(c, # (N, 25) camera vectors

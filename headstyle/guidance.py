@@ -308,7 +308,7 @@ def gaussian_blur(x:Tensor, # (B, C, H, W)
                  )->Tensor: # (B, C, H, W)
     "Separable Gaussian blur with a kernel of radius 2 sigma, replicate padding."
     r = max(1, math.ceil(2 * sigma))
-    k = torch.exp(-torch.arange(-r, r + 1, dtype=x.dtype) ** 2 / (2 * sigma ** 2)); k = k / k.sum()
+    k = torch.exp(-torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) ** 2 / (2 * sigma ** 2)); k = k / k.sum()
     C = x.shape[1]
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode='replicate'), k.view(1, 1, 1, -1).repeat(C, 1, 1, 1), groups=C)
     return F.conv2d(F.pad(x, (0, 0, r, r), mode='replicate'), k.view(1, 1, -1, 1).repeat(C, 1, 1, 1), groups=C)
@@ -316,7 +316,7 @@ def gaussian_blur(x:Tensor, # (B, C, H, W)
 def sobel(x:Tensor, # (B, 1, H, W)
          )->tuple[Tensor, Tensor]: # G_x, G_y, (B, 1, H, W) each
     "Horizontal and vertical Sobel derivatives (unnormalized 3x3 kernels, replicate padding)."
-    kx = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]], dtype=x.dtype)
+    kx = torch.tensor([[-1., 0., 1.], [-2., 0., 2.], [-1., 0., 1.]], dtype=x.dtype, device=x.device)
     p = F.pad(x, (1, 1, 1, 1), mode='replicate')
     return F.conv2d(p, kx.view(1, 1, 3, 3)), F.conv2d(p, kx.T.reshape(1, 1, 3, 3))
 
@@ -327,7 +327,7 @@ def canny(images:Tensor, # (B, 3, H, W) in [-1, 1]
          )->Tensor: # (B, 3, H, W) edge map in {0, 1}, the ControlNet input
     "Canny edge map of images, in torch."
     with torch.no_grad():
-        gray = ((images.float() + 1) * 127.5 * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        gray = ((images.float() + 1) * 127.5 * torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
         if sigma > 0: gray = gaussian_blur(gray, sigma)
         gx, gy = sobel(gray)
         mag = torch.hypot(gx, gy)
@@ -342,7 +342,7 @@ def canny(images:Tensor, # (B, 3, H, W) in [-1, 1]
         edges = strong
         while True:
             grown = F.max_pool2d(edges.float(), 3, 1, 1).bool() & weak
-            if torch.equal(grown, edges): break
+            if grown.is_meta or torch.equal(grown, edges): break     # meta tensors (device checks) hold no values
             edges = grown
     return edges.float().expand(-1, 3, -1, -1).contiguous()
 

@@ -19,8 +19,9 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
 # %% auto #0
 __all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'PREVIEW_YAWS', 'StylizeConfig',
            'is_trainable', 'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss',
-           'default_perceptual', 'ldis', 'generator_fingerprint', 'Stylizer', 'atomic_write', 'optimizer_to_safe',
-           'optimizer_from_safe', 'clean_stale', 'list_checkpoints', 'find_checkpoint', 'Interrupted', 'stop_signals']
+           'default_perceptual', 'ldis', 'generator_fingerprint', 'Stylizer', 'seeded_global_rng', 'atomic_write',
+           'optimizer_to_safe', 'optimizer_from_safe', 'clean_stale', 'list_checkpoints', 'prune_checkpoints',
+           'find_checkpoint', 'Interrupted', 'stop_signals']
 
 # %% ../nbs/10_stylize.ipynb #c006
 _KINDS = {'int': 'an integer', 'float': 'a finite number', 'bool': 'true or false', 'str': 'a string',
@@ -74,6 +75,8 @@ class StylizeConfig:
     max_step:int = 49                       # largest DDIM step index drawn (inclusive)
     num_inference_steps:int = 50            # DDIM steps defining the timestep grid
     guidance_scale:float = 7.5              # classifier-free guidance scale s
+    sds_weighting:str = 'sqrt_one_minus_abar'   # w(t) of the SDS rule (see `sds_weight`)
+    abar_index:str = 'timestep'             # abar at the timestep, or 'step': at the step index (the authors' code)
     sample_posterior:bool = False           # encode renders with a draw of the VAE posterior (default: its mean)
     grad_scale:float = 1000.                # latent gradients are divided by this
     grad_clamp:float = 1.                   # then clamped to [-grad_clamp, grad_clamp]
@@ -82,6 +85,10 @@ class StylizeConfig:
     perceptual_weight:float = 0.05          # weight of the perceptual loss to Tweedie's estimate (needs a callable)
     ldis_weight:float = 1.                  # weight of the relative distance loss between samples' tri-planes
     ldis_samples:int = 2                    # samples whose pairwise tri-plane distances LDIS keeps
+    grid_depth:str = 'render'               # depth the grid's ControlNet sees: the frozen 'render', or 'depth-anything' of it
+    backward_per_view:bool = False          # backward each view's losses at once, freeing its graph (less memory, same gradients)
+    keep_checkpoints:int|None = None        # keep only the last k checkpoints (None: all) ...
+    keep_every:int|None = None              # ... and every one whose iteration is a multiple of this
     checkpoint_every:int = 250              # write a checkpoint every k iterations (and at the end)
     preview_every:int = 100                 # write a preview strip every k iterations (0: never)
     preview_samples:int = 3                 # identities in a preview strip
@@ -100,6 +107,10 @@ class StylizeConfig:
         if len(self.mirror_weights) != 2: raise ValueError(f"mirror_weights is (base, mirror), got {self.mirror_weights}")
         if self.ldis_weight and self.ldis_samples < 2: raise ValueError("LDIS compares samples: ldis_samples must be >= 2")
         if not self.prompt.strip(): raise ValueError("the prompt is empty: give the target style, e.g. 'a werewolf'")
+        if self.grid_depth not in ('render', 'depth-anything'):
+            raise ValueError(f"grid_depth must be 'render' or 'depth-anything', got {self.grid_depth!r}")
+        for k in ('keep_checkpoints', 'keep_every'):
+            if getattr(self, k) is not None and getattr(self, k) < 1: raise ValueError(f"{k} must be None or >= 1, got {getattr(self, k)}")
         for k in ('single_yaw', 'single_pitch', 'grid_yaw', 'grid_pitch'):
             v = getattr(self, k)
             if len(v) != 2 or v[0] > v[1]: raise ValueError(f"{k} is a (low, high) range in radians, got {v}")
@@ -114,7 +125,8 @@ class StylizeConfig:
         return GuideConfig(prompt=self.prompt, negative_prompt=self.negative_prompt, guidance_scale=self.guidance_scale,
                            num_inference_steps=self.num_inference_steps, min_step=self.min_step, max_step=self.max_step,
                            conditioning_scale=self.controlnet_scale, rule=self.rule, grad_scale=self.grad_scale,
-                           grad_clamp=self.grad_clamp, sample_posterior=self.sample_posterior)
+                           grad_clamp=self.grad_clamp, sample_posterior=self.sample_posterior,
+                           sds_weighting=self.sds_weighting, abar_index=self.abar_index)
 
 # %% ../nbs/10_stylize.ipynb #c009
 PRESETS = {
@@ -229,11 +241,18 @@ def ldis(T_new:Tensor, # (N, ...) trainable tri-planes of N >= 2 samples
     return ((a[i] - a[j]).pow(2).sum(-1) / ((b[i] - b[j]).pow(2).sum(-1) + eps) - 1).abs().mean()
 
 # %% ../nbs/10_stylize.ipynb #c024
+def _finite(t:Tensor)->bool:
+    "Whether every value of `t` is finite (a `meta` tensor holds no values and counts as finite)."
+    return t.is_meta or bool(torch.isfinite(t).all())
+
+def _value(t:Tensor)->float: return float('nan') if t.is_meta else t.item()
+
 def generator_fingerprint(module)->str:
     "SHA-256 of a module's state dict (names and bytes): which generator a run started from."
     h = hashlib.sha256()
     for k, v in module.state_dict().items():
-        h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode() if v.is_meta else v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 class Stylizer:
@@ -248,8 +267,9 @@ class Stylizer:
         if missing := [a for a in ('z_dim', 'mapping', 'synthesis', 'backbone') if not hasattr(generator, a)]:
             raise ValueError(f"generator must have PanoHead's interface (z_dim, mapping, synthesis, backbone); it has no {', '.join(missing)}")
         for name, g in (('guide_single', guide_single), ('guide_grid', guide_grid)):
-            if g is not None and not isinstance(g, Guide): raise ValueError(f"{name} must be a headstyle Guide, got {type(g).__name__}")
-        if config is not None and not isinstance(config, StylizeConfig):
+            if g is not None and not all(hasattr(g, a) for a in ('tokenizer', 'text_encoder', 'vae', 'unet', 'controlnet')):
+                raise ValueError(f"{name} must be a headstyle Guide, got {type(g).__name__}")
+        if config is not None and not hasattr(config, 'guide_config'):
             raise ValueError(f"config must be a StylizeConfig, got {type(config).__name__}")
         self.config = c = config or StylizeConfig()
         self.frozen = copy.deepcopy(generator).eval().requires_grad_(False)
@@ -306,7 +326,7 @@ def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     need_x0 = bool(c.tweedie_weight or (c.perceptual_weight and self.perceptual is not None))
     out = self.guide(latents=latents[:B], control=control, generator=self.rng, decode=need_x0)
     mask = f['image_mask'] if c.mask_grad else None
-    tf = (lambda s: rank_weight(s, c.rank_weights) if bool(torch.isfinite(s).all()) else s) if c.rank_weighting else None
+    tf = (lambda s: rank_weight(s, c.rank_weights) if _finite(s) else s) if c.rank_weighting else None
     if c.mirror: losses = dict(single=self.guide.mirror_loss(out, latents[B:], mask, c.mirror_weights, tf))
     else: losses = dict(single=self.guide.loss(out, mask, tf))
     x = r['image'][:B]
@@ -344,30 +364,51 @@ def ldis_loss(self:Stylizer)->Tensor:
     return self.config.ldis_weight * ldis(self.G.backbone.synthesis(ws), T)
 
 @patch
-def losses(self:Stylizer)->dict:
-    "Every loss of one iteration, by name."
+def loss_groups(self:Stylizer):
+    "The losses of one iteration view by view (single view, grid, LDIS), each dict computed when asked for."
     c = self.config
     ws = self.sample_ws(c.batch)
-    out = self.single_view_losses(ws)
-    if c.grid and self.iteration % c.grid_every == 0: out.update(self.grid_losses(ws))
-    if c.ldis_weight: out['ldis'] = self.ldis_loss()
-    return out
+    yield self.single_view_losses(ws)
+    if c.grid and self.iteration % c.grid_every == 0: yield self.grid_losses(ws)
+    if c.ldis_weight: yield dict(ldis=self.ldis_loss())
+
+@patch
+def losses(self:Stylizer)->dict:
+    "Every loss of one iteration, by name."
+    return {k: v for g in self.loss_groups() for k, v in g.items()}
+
+@contextmanager
+def seeded_global_rng(seed:int, # the seed
+                      device=None, # the device whose RNG is also forked and seeded (CUDA)
+                     ):
+    "Within the block torch's global RNG starts from `seed`; outside, its state is as before."
+    dev = torch.device(device) if device is not None else torch.device('cpu')
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == 'cuda' else []):
+        torch.manual_seed(seed)
+        yield
 
 @patch
 def step(self:Stylizer)->dict:
     "One iteration: losses, backward, Adam step (skipped, and counted, if anything is not finite)."
     self.opt.zero_grad(set_to_none=True)
-    losses = self.losses()
-    total = sum(losses.values())
-    ok = bool(torch.isfinite(total))
-    if ok:
-        total.backward()
-        ok = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in self.params.values())
+    losses, ok = {}, True
+    # a generator that draws from torch's global RNG (PanoHead's ray jitter and noise do) draws the same after a resume
+    with seeded_global_rng((self.config.seed * 1_000_003 + self.iteration) % 2 ** 63, self.device):
+        if self.config.backward_per_view:        # each view's graph is freed before the next view is rendered
+            for g in self.loss_groups():
+                part = sum(g.values()); ok = ok and _finite(part)
+                if ok: part.backward()
+                losses.update({k: v.detach() for k, v in g.items()})
+        else:
+            losses = self.losses(); total = sum(losses.values()); ok = _finite(total)
+            if ok: total.backward()
+    total = sum(v.detach() for v in losses.values())
+    ok = ok and all(p.grad is None or _finite(p.grad) for p in self.params.values())
     if ok: self.opt.step()
     else: self.stats['skipped'] += 1
     self.opt.zero_grad(set_to_none=True)
     self.iteration += 1
-    rec = {k: v.item() for k, v in losses.items()} | dict(total=total.item(), skipped=not ok)
+    rec = {k: _value(v) for k, v in losses.items()} | dict(total=_value(total), skipped=not ok)
     self.history.append(rec)
     return rec
 
@@ -486,6 +527,17 @@ def list_checkpoints(folder, # a run folder holding checkpoints/it*/
             continue
         found.append((int(m.group(1)), d))
     return [d for _, d in sorted(found)]
+
+def prune_checkpoints(folder, # a run folder
+                      keep_last:int|None, # keep the last k finished checkpoints; None: keep all
+                      keep_every:int|None=None, # and those whose iteration is a multiple of this
+                     )->list: # the checkpoint folders removed
+    "Remove old checkpoints of a run, keeping the last `keep_last` and every `keep_every`-th; never the latest."
+    if keep_last is None: return []
+    done = list_checkpoints(folder, warn=False)
+    old = [d for d in done[:-max(1, keep_last)] if not (keep_every and int(d.name[2:]) % keep_every == 0)]
+    for d in old: shutil.rmtree(d)
+    return old
 
 def find_checkpoint(folder, # a checkpoint folder, or a run folder holding checkpoints/it*/
                    )->Path: # the checkpoint folder
@@ -606,7 +658,8 @@ def run(self:Stylizer, iterations:int|None=None, # stop after this many iteratio
                 bar.update(1)
                 bar.set_postfix({k: f'{v:.3g}' for k, v in rec.items() if k != 'skipped'}, refresh=False)
                 if self.out is not None:
-                    if self.iteration % c.checkpoint_every == 0 or self.iteration == total: self.save()
+                    if self.iteration % c.checkpoint_every == 0 or self.iteration == total:
+                        self.save(); prune_checkpoints(self.out, c.keep_checkpoints, c.keep_every)
                     if c.preview_every and self.iteration % c.preview_every == 0: self.preview()
                 for cb in callbacks: cb(self)
             if asked: raise Interrupted(f"stopped by {signal.Signals(asked[0]).name}", asked[0])

@@ -245,3 +245,31 @@ def test_config_fields_are_checked_before_any_model_loads():
         with pytest.raises(ValueError, match=msg.replace('(', '\\(').replace(')', '\\)')): StylizeConfig(**bad)
     with pytest.raises(ValueError, match='iterations must be an integer'): StylizeConfig.from_json('{"iterations": "ten"}')
     with pytest.raises(ValueError, match='lr must be a finite number'): StylizeConfig.from_json('{"lr": NaN}')
+
+def test_backward_per_view_gives_the_same_update(G, guides):
+    a, b = (Stylizer(G, *guides, config(backward_per_view=per)) for per in (False, True))
+    for _ in range(2):
+        ra, rb = a.step(), b.step()
+        assert set(ra) == set(rb) and all(math.isclose(ra[k], rb[k], rel_tol=1e-4, abs_tol=1e-7) for k in ra if k != 'skipped')
+    assert all(torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in zip(a.G.parameters(), b.G.parameters()))
+    assert not same(weights(a), list(G.parameters()))
+
+def test_keep_checkpoints_prunes_old_ones(G, guides, tmp_path):
+    st = Stylizer(G, *guides, config(iterations=7, checkpoint_every=1, preview_every=0, keep_checkpoints=2, keep_every=3), out=tmp_path)
+    st.run(progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ['it000003', 'it000006', 'it000007']
+    assert prune_checkpoints(tmp_path, None) == [] and prune_checkpoints(tmp_path, 1)[0].name == 'it000003'
+
+def test_generators_that_draw_from_the_global_rng_resume_exactly(guides, tmp_path):
+    class Jittery(type(small_generator())):                        # draws from torch's global RNG, as PanoHead's ray jitter does
+        def synthesis(self, ws, c, **kw):
+            out = super().synthesis(ws, c, **kw)
+            return dict(out, image=out['image'] + 0.05 * torch.randn_like(out['image']))
+    H = small_generator(); H.__class__ = Jittery
+    straight = Stylizer(H, *guides, config()); straight.run(progress=False)
+    first = Stylizer(H, *guides, config(), out=tmp_path); first.run(iterations=2, progress=False)
+    torch.manual_seed(1234); torch.rand(7)                          # whatever the global RNG did in between
+    resumed = Stylizer.resume(tmp_path, H, *guides); resumed.run(progress=False)
+    assert same(weights(resumed), weights(straight))
+    state = torch.get_rng_state(); Stylizer(H, *guides, config()).step()
+    assert torch.equal(state, torch.get_rng_state())                # the global RNG is left as it was
