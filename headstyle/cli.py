@@ -10,10 +10,10 @@ import headstyle
 
 # %% auto #0
 __all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser',
-           'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'check_prompt',
-           'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'cmd_stylize', 'load_latents',
-           'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo', 'cmd_demo',
-           'positive_int', 'add_model_folders', 'make_parser', 'one_line', 'main']
+           'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'load_depth_model',
+           'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'cmd_stylize',
+           'load_latents', 'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo',
+           'cmd_demo', 'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -69,6 +69,7 @@ def quiet_libraries():
 
 def load_guides(config, # a StylizeConfig: which ControlNets are needed
                 prior=None, edge=None, depth=None, # folders (None: the shipped tiny prior and ControlNets)
+                device=None, dtype=None, # where the prior runs and in which precision (None: CPU, fp32)
                ):
     "The single-view and grid guides of a run, from a diffusers pipeline folder and ControlNet folders."
     from headstyle.prior import load_prior, load_controlnet
@@ -83,8 +84,18 @@ def load_guides(config, # a StylizeConfig: which ControlNets are needed
     pipe = load_prior(prior)
     cn_edge = load_controlnet(edge or 'edge') if config.single_control else None
     cn_depth = load_controlnet(depth or 'depth') if config.grid and config.grid_control else None
-    single = Guide.from_pipeline(pipe, controlnet=cn_edge)
-    return single, (Guide.from_pipeline(pipe, controlnet=cn_depth) if config.grid else None)
+    from headstyle.fullscale import place_guide
+    single = place_guide(Guide.from_pipeline(pipe, controlnet=cn_edge), device, dtype)
+    return single, (place_guide(Guide.from_pipeline(pipe, controlnet=cn_depth), device, dtype) if config.grid else None)
+
+def load_depth_model(config, # a StylizeConfig: grid_depth says whether a depth model is needed
+                     folder=None, # a transformers depth model folder (Depth Anything)
+                     device=None, dtype=None):
+    "The grid's depth estimator when the config asks for one, else None."
+    if not (config.grid and config.grid_control and config.grid_depth == 'depth-anything'): return None
+    if folder is None: raise UsageError("grid_depth is 'depth-anything': pass --depth-model FOLDER (a Depth Anything folder)")
+    from headstyle.fullscale import DepthEstimator
+    return DepthEstimator.from_folder(folder, device, dtype)
 
 def check_prompt(tokenizer, prompt:str)->list[str]:
     "Refuse an empty prompt; warn on standard error about words the tokenizer will cut and characters it cannot represent."
@@ -125,6 +136,8 @@ def stylize_config(args, # parsed `stylize` arguments
     if args.method: cfg = cfg.with_method(args.method)
     keep = dict(prompt=base.prompt, seed=base.seed, iterations=base.iterations) if base is not None else {}
     over = {k: v for k, v in dict(prompt=args.prompt, iterations=args.iters, seed=args.seed).items() if v is not None}
+    if getattr(args, 'depth_model', None): over['grid_depth'] = 'depth-anything'
+
     return replace(cfg, **{**keep, **over})
 
 def resume_conflicts(args, saved)->list[str]:
@@ -145,11 +158,13 @@ def cmd_stylize(args)->int:
     quiet_libraries()
     from headstyle.generator import load_generator
     from headstyle.stylize import Stylizer, find_checkpoint, list_checkpoints
+    from headstyle.fullscale import resolve_device, resolve_dtype
+    device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     out = writable_folder(args.out)
     cfg = stylize_config(args)                       # bad options are errors, resuming or not
     ckpts = list_checkpoints(out)
     if args.resume and not ckpts: raise UsageError(f"--resume: {out} holds no finished checkpoint; drop --resume to start a run there")
-    G = load_generator(args.generator)
+    G = load_generator(args.generator).to(device)           # the generator and its optimizer stay fp32
     if ckpts:
         saved = saved_config(ckpts[-1])
         if conflicts := resume_conflicts(args, saved):
@@ -157,16 +172,17 @@ def cmd_stylize(args)->int:
                 raise UsageError(f"{out} holds a run with other settings: {'; '.join(conflicts)}; pass --resume to continue "
                                  "it with its saved settings, or choose another --out")
             print(f"headstyle: warning: --resume keeps the run's saved settings, ignoring: {'; '.join(conflicts)}", file=sys.stderr)
-        single, grid = load_guides(saved, args.prior, args.controlnet_edge, args.controlnet_depth)
-        st = Stylizer.resume(ckpts[-1], G, single, grid, out=out)
+        single, grid = load_guides(saved, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
+        st = Stylizer.resume(ckpts[-1], G, single, grid, out=out,
+                             depth_model=load_depth_model(saved, args.depth_model, device, dtype))
         if args.iters is not None: st.config.iterations = args.iters     # saved with the next checkpoint
         if st.iteration >= st.config.iterations:
             print(f"{out} is already at iteration {st.iteration} of {st.config.iterations}; pass --iters N to train further")
             return 0
         print(f"resuming {out} at iteration {st.iteration} of {st.config.iterations}", file=sys.stderr)
     else:
-        single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth)
-        st = Stylizer(G, single, grid, cfg, out)
+        single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
+        st = Stylizer(G, single, grid, cfg, out, depth_model=load_depth_model(cfg, args.depth_model, device, dtype))
     check_prompt(single.tokenizer, st.config.prompt)
     warn_unknown_words(single.tokenizer, st.config.prompt)
     st.run()
@@ -210,6 +226,8 @@ def cmd_render(args)->int:
     if (args.latents is None) == (args.samples is None): raise UsageError("pass exactly one of --latents and --samples")
     quiet_libraries()
     out = writable_folder(args.out)
+    from headstyle.fullscale import resolve_device
+    device = resolve_device(args.device)
     ck = find_checkpoint(args.checkpoint)
     G0, G1 = load_generator(args.generator), load_generator(ck)
     try: saved = json.loads((ck/'stylize.json').read_text()).get('fingerprint') if (ck/'stylize.json').exists() else None
@@ -222,9 +240,10 @@ def cmd_render(args)->int:
         z = torch.randn(args.samples, G0.z_dim, generator=torch.Generator().manual_seed(args.seed))
         with torch.no_grad(): w = G0.mapping(z, camera_params(torch.zeros(args.samples), 0.2), truncation_psi=0.75)
         ws = {f'sample{i:03d}': w[i:i + 1] for i in range(args.samples)}
-    cams = camera_params(torch.tensor(INFERENCE_YAWS), INFERENCE_PITCH)
+    cams = camera_params(torch.tensor(INFERENCE_YAWS), INFERENCE_PITCH).to(device)
+    G0, G1 = G0.to(device), G1.to(device)
     for name, w in ws.items():
-        with torch.no_grad(): rows = [G.synthesis(w.expand(len(cams), -1, -1), cams)['image'] for G in (G1, G0)]
+        with torch.no_grad(): rows = [G.synthesis(w.to(device).expand(len(cams), -1, -1), cams)['image'].float().cpu() for G in (G1, G0)]
         strip = torch.cat([torch.cat(list(r), -1) for r in rows], -2).clamp(-1, 1)
         img = Image.fromarray(((strip + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
         atomic_write(out/f'{name}.png', lambda p: img.save(p, format='PNG'))
@@ -331,6 +350,7 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
              recognizer=None, # identity model (None: the shipped tiny ID)
              clip=None, # (CLIP model, tokenizer) judging the style (None: the shipped tiny CLIP)
              progress:bool=True,
+             device=None, dtype=None, # where the runs train and the prior's precision (None: CPU, fp32); measuring is on the CPU
             )->dict: # the numbers written to metrics.json
     "Stylize with each method from one seed, measure identity and diversity, write the report."
     import time, torch
@@ -346,7 +366,7 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     G, rec = load_generator(generator), recognizer or load_id_model()
     clip_model, clip_tok = clip or load_tiny_clip()
     configs = {m: demo_config(m, prompt, seed, iters) for m in methods}
-    guides = {m: load_guides(c, prior, edge, depth) for m, c in configs.items()}
+    guides = {m: load_guides(c, prior, edge, depth, device, dtype) for m, c in configs.items()}
     check_prompt(guides[methods[0]][0].tokenizer, prompt)
     warn_unknown_words(guides[methods[0]][0].tokenizer, prompt)
     z = torch.randn(identities, G.z_dim, generator=torch.Generator().manual_seed(10_000 + seed))
@@ -357,7 +377,8 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     views, gens, seconds = {'original': generator_views(G, ws)}, {'original': G}, {}
     for m in methods:
         t0 = time.time()
-        gens[m] = demo_run(m, G, guides, configs[m], out/m, progress).G.eval()
+        gens[m] = demo_run(m, G.to(device) if device is not None else G, guides, configs[m], out/m, progress).G.eval().cpu()
+        G = G.cpu()
         seconds[m] = time.time() - t0
         views[m] = generator_views(gens[m], ws)
     ref = identity_levels(rec, views['original'])
@@ -382,8 +403,9 @@ def cmd_demo(args)->int:
     quiet_libraries()
     import os, torch
     if 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(1)   # the tiny models are fastest on one thread
+    from headstyle.fullscale import resolve_device, resolve_dtype
     m = run_demo(args.out, args.prompt, args.seed, args.iters, generator=args.generator, prior=args.prior,
-                 edge=args.controlnet_edge, depth=args.controlnet_depth)
+                 edge=args.controlnet_edge, depth=args.controlnet_depth, device=resolve_device(args.device), dtype=resolve_dtype(args.dtype))
     print(f"{'method':>8} {'id':>6} {'diversity':>9} {'judged ' + m['settings']['style']:>16} {'seconds':>7}")
     for k in m['settings']['methods']:
         print(f"{k:>8} {m[k]['id']:6.3f} {m[k]['diversity']:9.3f} {m[k]['style']:16.0%} {m[k]['seconds']:7.0f}")
@@ -406,6 +428,12 @@ MODEL_FOLDERS = {'generator': 'generator folder (default: the shipped TinyHeads 
 def add_model_folders(parser):
     "The --generator, --prior and --controlnet-* options of the commands that stylize."
     for name, what in MODEL_FOLDERS.items(): parser.add_argument(f'--{name}', help=what)
+
+def add_device(parser, dtype:bool=True):
+    "The --device (and --dtype) options."
+    parser.add_argument('--device', default='auto', help="auto (CUDA when present, then MPS, else CPU), cpu, cuda, cuda:N or mps")
+    if dtype: parser.add_argument('--dtype', default='fp32', choices=('fp32', 'fp16', 'bf16'),
+                                  help="precision of the prior (text encoder, VAE, UNet, ControlNets); the generator stays fp32")
 
 def make_parser()->HeadstyleParser:
     "The `headstyle` argument parser with its subcommands."
@@ -432,6 +460,8 @@ def make_parser()->HeadstyleParser:
     st.add_argument('--out', default='headstyle-out/stylize', help='run folder: checkpoints and previews')
     st.add_argument('--resume', action='store_true', help="continue the run in --out with its saved settings, whatever else is asked")
     add_model_folders(st)
+    st.add_argument('--depth-model', help="Depth Anything folder: the grid's depth control is estimated from the renders (grid_depth='depth-anything')")
+    add_device(st)
     st.set_defaults(func=cmd_stylize)
     rd = sub.add_parser('render', help="five-yaw strips of a stylized checkpoint above the original")
     rd.add_argument('--checkpoint', required=True, help='a checkpoint folder, or a run folder (its latest checkpoint)')
@@ -440,6 +470,7 @@ def make_parser()->HeadstyleParser:
     rd.add_argument('--seed', type=int, default=0, help='seed of --samples (default: 0)')
     rd.add_argument('--generator', help='the original generator folder (default: the shipped one)')
     rd.add_argument('--out', default='headstyle-out/render', help='output folder for the PNG strips')
+    add_device(rd, dtype=False)
     rd.set_defaults(func=cmd_render)
     dm = sub.add_parser('demo', help='stylize TinyHeads with SDS and with the full method; write report.html and metrics.json')
     dm.add_argument('--prompt', default='a werewolf', help="target prompt (default: 'a werewolf')")
@@ -447,6 +478,7 @@ def make_parser()->HeadstyleParser:
     dm.add_argument('--iters', type=positive_int, default=DEMO_ITERS, help=f'iterations of each run (default: {DEMO_ITERS})')
     dm.add_argument('--out', default='headstyle-out/demo', help='output folder (default: headstyle-out/demo)')
     add_model_folders(dm)
+    add_device(dm)
     dm.set_defaults(func=cmd_demo)
     return p
 

@@ -263,6 +263,7 @@ class Stylizer:
                  config:StylizeConfig|None=None, # the run's settings; None: the defaults (paper recipe)
                  out=None, # output folder for checkpoints and previews; None: write nothing
                  perceptual=None, # callable (x, x0_hat) -> (B,) distances; None: LPIPS if installed
+                 depth_model=None, # callable (renders (N, 3, H, W), masks (N, 1, h, w)) -> (N, 3, H, W) in [0, 1]; for grid_depth='depth-anything'
                 ):
         if missing := [a for a in ('z_dim', 'mapping', 'synthesis', 'backbone') if not hasattr(generator, a)]:
             raise ValueError(f"generator must have PanoHead's interface (z_dim, mapping, synthesis, backbone); it has no {', '.join(missing)}")
@@ -280,6 +281,9 @@ class Stylizer:
         if c.grid and c.grid_control and guide_grid is None:
             raise ValueError("the grid uses the depth ControlNet (grid_control): pass guide_grid, a guide with the depth ControlNet")
         self.guide_grid = self._guide(guide_grid or guide_single, c.grid_control, 'grid') if c.grid else None
+        if c.grid and c.grid_control and c.grid_depth == 'depth-anything' and depth_model is None:
+            raise ValueError("grid_depth='depth-anything' needs a depth model: pass depth_model (e.g. headstyle.fullscale.DepthEstimator)")
+        self.depth_model = depth_model
         self.opt = torch.optim.Adam(param_groups(self.params, c.lr, c.relative_lr))
         self.rng = torch.Generator().manual_seed(c.seed)
         self.iteration, self.stats, self.history = 0, dict(skipped=0), []
@@ -348,7 +352,9 @@ def grid_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     tile = c.grid_tile or r['image'].shape[-1]
     up = lambda x: F.interpolate(x, size=(tile, tile), mode='bilinear', align_corners=False)
     grid = to_grid(grid_views(r, c.grid_before_sr, tile))                                     # (B, 3, 2 tile, 2 tile)
-    control = to_grid(up(depth_control(f['image_depth'], f['image_mask']))) if c.grid_control else None
+    if not c.grid_control: control = None
+    elif c.grid_depth == 'render': control = to_grid(up(depth_control(f['image_depth'], f['image_mask'])))
+    else: control = to_grid(up(self.depth_model(f['image'], f['image_mask'])))      # estimated from the frozen SR renders
     mask = to_grid(up(f['image_mask'])) if c.mask_grad else None
     out = self.guide_grid(grid, control, generator=self.rng, decode=bool(c.grid_tweedie_weight))
     losses = dict(grid=c.grid_weight * self.guide_grid.loss(out, mask))
@@ -577,13 +583,14 @@ def resume(cls:Stylizer, folder, # a checkpoint folder, or a run folder (its lat
            guide_grid:Guide|None=None, # the run's grid guide
            out=None, # output folder; None: the run folder the checkpoint belongs to
            perceptual=None, # the run's perceptual loss, if any
+           depth_model=None, # the run's depth model, if grid_depth='depth-anything'
           )->Stylizer:
     "A stylizer continued from a checkpoint, with the checkpoint's config."
     folder = find_checkpoint(folder)
     try: config = StylizeConfig(**json.loads((folder / 'stylize.json').read_text())['config'])
     except (ValueError, KeyError, TypeError) as e: raise ValueError(f"unreadable checkpoint config at {folder}: {e}") from None
     if out is None and folder.parent.name == 'checkpoints': out = folder.parent.parent
-    st = cls(generator, guide_single, guide_grid, config, out, perceptual)
+    st = cls(generator, guide_single, guide_grid, config, out, perceptual, depth_model)
     st.load_state(folder)
     return st
 

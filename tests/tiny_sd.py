@@ -71,3 +71,37 @@ def save_tiny_models(folder):
     save_generator(small_generator(), folder/'G')
     return ['--generator', str(folder/'G'), '--prior', str(folder/'sd'), '--controlnet-edge', str(folder/'cn-edge'),
             '--controlnet-depth', str(folder/'cn-depth')]
+
+def sd15_layout(tokenizer, width:int=8, seed:int=0):
+    "Random text encoder, VAE, UNet and ControlNet with Stable Diffusion 1.5's layout (8x VAE, four UNet levels), narrowed."
+    torch.manual_seed(seed)
+    w = width
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=4 * w, intermediate_size=8 * w, num_attention_heads=2,
+                                      num_hidden_layers=2, max_position_embeddings=tokenizer.model_max_length, hidden_act='quick_gelu',
+                                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id))
+    vae = AutoencoderKL(block_out_channels=(w, 2 * w, 2 * w, 2 * w), down_block_types=('DownEncoderBlock2D',) * 4,
+                        up_block_types=('UpDecoderBlock2D',) * 4, latent_channels=4, norm_num_groups=w, layers_per_block=1)
+    unet = UNet2DConditionModel(sample_size=64, block_out_channels=(w, 2 * w, 4 * w, 4 * w), norm_num_groups=w, layers_per_block=1,
+                                down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
+                                up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3, attention_head_dim=2, cross_attention_dim=4 * w)
+    cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(w, w, 2 * w, 2 * w))
+    with torch.no_grad():
+        for q in cn.parameters():
+            if not q.any(): q.normal_(0, 0.05)
+    return te, vae, unet, cn
+
+def save_sd15_layout(folder, width:int=8):
+    "An SD1.5-layout pipeline, edge and depth ControlNets and a tiny Depth Anything saved as local folders; returns the CLI options."
+    from pathlib import Path
+    from headstyle.prior import make_pipeline
+    from headstyle.generator import save_generator
+    from headstyle.fullscale import tiny_depth_anything
+    folder = Path(folder)
+    tok = make_tokenizer(folder/'tok')
+    te, vae, unet, cn = sd15_layout(tok, width)
+    make_pipeline(tok, te, vae, unet).save_pretrained(folder/'sd15')
+    cn.save_pretrained(folder/'cn-canny'); cn.save_pretrained(folder/'cn-depth')
+    tiny_depth_anything().save_pretrained(folder/'depth-anything')
+    save_generator(small_generator(), folder/'G')
+    return ['--generator', str(folder/'G'), '--prior', str(folder/'sd15'), '--controlnet-edge', str(folder/'cn-canny'),
+            '--controlnet-depth', str(folder/'cn-depth'), '--depth-model', str(folder/'depth-anything')]
