@@ -393,8 +393,9 @@ def load_prior(folder=None, # a diffusers folder; default: the shipped tiny prio
     if not (folder/'model_index.json').exists():
         raise FileNotFoundError(f"no diffusers pipeline at {folder} (model_index.json missing); pass the folder "
                                 "written by save_pretrained, or train the tiny prior with headstyle.prior.train_prior")
-    if controlnet is None: return StableDiffusionPipeline.from_pretrained(folder, local_files_only=True)
-    return StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=load_controlnet(controlnet), local_files_only=True)
+    kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False)   # the safety checker is never loaded
+    if controlnet is None: return StableDiffusionPipeline.from_pretrained(folder, **kw)
+    return StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=load_controlnet(controlnet), **kw)
 
 def unknown_words(tokenizer, prompt:str)->list[str]:
     "Words of `prompt` that `tokenizer` does not have as single tokens (the prior has never seen them)."

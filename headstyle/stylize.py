@@ -223,11 +223,12 @@ def tweedie_loss(render:Tensor, # (B, 3, H, W) render in [-1, 1], with grad
     "MSE between a render and the (detached) decoded Tweedie estimate, on the [0, 1] scale."
     return F.mse_loss((render + 1) / 2, (x0_image.detach().to(render) + 1) / 2)
 
-def default_perceptual():
-    "LPIPS (AlexNet) if the optional `lpips` package is installed, else None."
+def default_perceptual(model_path=None, # LPIPS's linear-layer weights (a local .pth); None: the ones the package ships
+                      ):
+    "LPIPS (AlexNet) if the optional `lpips` package is installed (`pip install headstyle[full]`), else None."
     try: import lpips
     except Exception: return None
-    return lpips.LPIPS(net='alex', verbose=False).eval().requires_grad_(False)
+    return lpips.LPIPS(net='alex', verbose=False, model_path=model_path).eval().requires_grad_(False)
 
 # %% ../nbs/10_stylize.ipynb #c021
 def ldis(T_new:Tensor, # (N, ...) trainable tri-planes of N >= 2 samples
@@ -289,6 +290,7 @@ class Stylizer:
         self.iteration, self.stats, self.history = 0, dict(skipped=0), []
         self.out = Path(out) if out is not None else None
         self.perceptual = perceptual if perceptual is not None or not c.perceptual_weight else default_perceptual()
+        if isinstance(self.perceptual, torch.nn.Module): self.perceptual.to(self.device)
         if c.perceptual_weight and self.perceptual is None:
             warnings.warn("perceptual_weight > 0 but no perceptual loss: pass `perceptual=` (a callable (x, x0_hat) -> (B,)) "
                           "or install the optional `lpips` package; running without it")

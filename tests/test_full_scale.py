@@ -27,3 +27,13 @@ def test_prior_without_controlnets_is_one_line(models, tmp_path):
     r = subprocess.run([str(BIN/'headstyle'), 'stylize', '--preset', 'paper', *models[:4], '--out', str(tmp_path/'r')],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'needs edge and depth ControlNets' in r.stderr, r.stderr
+
+def test_benchmark_small_scale_runs(tmp_path):
+    import sys
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, str(ROOT/'benchmarks'/'full_scale_step.py'), '--scale', 'small', '--iters', '1', '--threads', '1',
+                        '--json', str(tmp_path/'r.json')], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-1000:]
+    res = json.loads((tmp_path/'r.json').read_text())
+    assert set(res['stages']) == {'renders', 'VAE encode', 'UNet + ControlNet', 'VAE decode', 'backward', 'other'}
+    assert abs(sum(v['share'] for v in res['stages'].values()) - 1) < 1e-6 and res['seconds_per_iteration'] > 0
