@@ -144,6 +144,13 @@ METHODS = {
     'grid-after-sr': dict(rule='ld', single_control=True, rank_weighting=True, grid=True, grid_control=True, grid_before_sr=False),
     'full': dict(rule='ld', single_control=True, rank_weighting=True, grid=True, grid_control=True, grid_before_sr=True),
 }
+_sds_alone = dict(rule='sds', single_control=False, rank_weighting=False, mirror=False, tweedie_weight=0., perceptual_weight=0., **_no_grid)
+METHODS |= {   # two of the paper's baselines are score distillation with other settings (13_baselines)
+    'stylegan-fusion': dict(_sds_alone, ldis_weight=0., guidance_scale=100., num_inference_steps=1000, min_step=500, max_step=990,
+                            sds_weighting='one_minus_abar', grad_scale=100., grad_clamp=1.),   # t in [10, 500], w = 1 - abar
+    'diffusiongan3d': dict(_sds_alone, ldis_weight=1., guidance_scale=100., num_inference_steps=1000, min_step=20, max_step=980,
+                           sds_weighting='one_minus_abar'),                                      # t in [20, 980], + LDIS
+}
 
 def _known(kind:str, name, known)->None:
     if name not in known: raise ValueError(f"unknown {kind} {name!r}; known {kind}s: {', '.join(known)}")
@@ -165,8 +172,9 @@ def with_method(self:StylizeConfig, name:str, # a row of the ablation, see `METH
 
 @patch(as_prop=True)
 def method(self:StylizeConfig)->str:
-    "The ablation row whose switches this config has, or 'custom'."
-    return next((k for k, m in METHODS.items() if all(getattr(self, f) == v for f, v in m.items())), 'custom')
+    "The method (ablation row or baseline) whose switches this config has, the most specific one; or 'custom'."
+    hits = [k for k, m in METHODS.items() if all(getattr(self, f) == v for f, v in m.items())]
+    return max(hits, key=lambda k: len(METHODS[k]), default='custom')
 
 # %% ../nbs/10_stylize.ipynb #c012
 @patch

@@ -273,3 +273,15 @@ def test_generators_that_draw_from_the_global_rng_resume_exactly(guides, tmp_pat
     assert same(weights(resumed), weights(straight))
     state = torch.get_rng_state(); Stylizer(H, *guides, config()).step()
     assert torch.equal(state, torch.get_rng_state())                # the global RNG is left as it was
+
+def test_sds_baselines_are_methods(G, guides):
+    c = config().with_method('stylegan-fusion')
+    assert c.method == 'stylegan-fusion' and (c.guidance_scale, c.grad_scale, c.sds_weighting) == (100., 100., 'one_minus_abar')
+    assert not (c.mirror or c.single_control or c.grid or c.tweedie_weight or c.ldis_weight)
+    st = Stylizer(G, guides[0], config=c)
+    ts = torch.cat([st.guide.sample_steps(64, torch.Generator().manual_seed(k))[1] for k in range(4)])
+    assert ts.min() >= 10 and ts.max() <= 500 and ts.max() - ts.min() > 400          # t uniform in [10, 500] of 1000
+    assert set(st.step()) == {'single', 'total', 'skipped'}
+    d = config().with_method('diffusiongan3d')
+    assert d.method == 'diffusiongan3d' and d.ldis_weight == 1 and d.rule == 'sds'
+    assert set(Stylizer(G, guides[0], config=d).step()) == {'single', 'ldis', 'total', 'skipped'}
