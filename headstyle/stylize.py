@@ -87,6 +87,7 @@ class StylizeConfig:
     ldis_samples:int = 2                    # samples whose pairwise tri-plane distances LDIS keeps
     grid_depth:str = 'render'               # depth the grid's ControlNet sees: the frozen 'render', or 'depth-anything' of it
     backward_per_view:bool = False          # backward each view's losses at once, freeing its graph (less memory, same gradients)
+    checkpoint_generator:bool = False       # recompute the trainable generator's forward in backward (less memory, more time)
     keep_checkpoints:int|None = None        # keep only the last k checkpoints (None: all) ...
     keep_every:int|None = None              # ... and every one whose iteration is a multiple of this
     checkpoint_every:int = 250              # write a checkpoint every k iterations (and at the end)
@@ -316,6 +317,15 @@ class Stylizer:
 
 # %% ../nbs/10_stylize.ipynb #c029
 @patch
+def render(self:Stylizer, ws:Tensor, # (N, num_ws, w_dim) W+ codes
+           cams:Tensor, # (N, 25) cameras
+          )->dict: # the trainable generator's render dict
+    "The trainable generator's renders; with `checkpoint_generator`, its activations are recomputed in backward instead of kept."
+    if not self.config.checkpoint_generator: return self.G.synthesis(ws, cams)
+    from torch.utils.checkpoint import checkpoint
+    return checkpoint(self.G.synthesis, ws, cams, use_reentrant=False)
+
+@patch
 def sample_ws(self:Stylizer, n:int, # number of identities
              )->Tensor: # (n, num_ws, w_dim) W+ codes, no grad
     "W+ codes of fresh latents, at the mapping camera, truncated."
@@ -333,7 +343,7 @@ def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     c, B = self.config, len(ws)
     cam = sample_cameras(B, c.single_yaw, c.single_pitch, generator=self.rng).to(ws.device)   # (B, 25)
     cams = mirror_batch(cam) if c.mirror else cam                                            # (2B or B, 25)
-    r = self.G.synthesis(ws.repeat(len(cams) // B, 1, 1), cams)
+    r = self.render(ws.repeat(len(cams) // B, 1, 1), cams)
     with torch.no_grad(): f = self.frozen.synthesis(ws, cam)
     control = canny(f['image'], c.canny_low, c.canny_high) if c.single_control else None     # (B, 3, H, W)
     latents = self.guide.encode(r['image'], self.rng)                                        # (2B or B, 4, h, w)
@@ -357,7 +367,7 @@ def grid_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     c, B = self.config, len(ws)
     cam = sample_cameras(4 * B, c.grid_yaw, c.grid_pitch, generator=self.rng).to(ws.device) # (4B, 25)
     w4 = ws.repeat_interleave(4, 0)
-    r = self.G.synthesis(w4, cam)
+    r = self.render(w4, cam)
     with torch.no_grad(): f = self.frozen.synthesis(w4, cam)
     tile = c.grid_tile or r['image'].shape[-1]
     up = lambda x: F.interpolate(x, size=(tile, tile), mode='bilinear', align_corners=False)

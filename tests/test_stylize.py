@@ -285,3 +285,9 @@ def test_sds_baselines_are_methods(G, guides):
     d = config().with_method('diffusiongan3d')
     assert d.method == 'diffusiongan3d' and d.ldis_weight == 1 and d.rule == 'sds'
     assert set(Stylizer(G, guides[0], config=d).step()) == {'single', 'ldis', 'total', 'skipped'}
+
+def test_generator_checkpointing_gives_the_same_update(G, guides):
+    a, b = (Stylizer(G, *guides, config(checkpoint_generator=ck)) for ck in (False, True))
+    for _ in range(2): ra, rb = a.step(), b.step()
+    assert all(math.isclose(ra[k], rb[k], rel_tol=1e-5, abs_tol=1e-7) for k in ra if k != 'skipped')
+    assert all(torch.allclose(p, q, rtol=1e-5, atol=1e-7) for p, q in zip(a.G.parameters(), b.G.parameters()))
