@@ -74,6 +74,7 @@ def load_guides(config, # a StylizeConfig: which ControlNets are needed
     "The single-view and grid guides of a run, from a diffusers pipeline folder and ControlNet folders."
     from headstyle.prior import load_prior, load_controlnet
     from headstyle.guidance import Guide
+    pipe = load_prior(prior)
     if prior is not None:   # a user's prior never silently borrows the shipped tiny ControlNets
         need = [(flag, kind) for flag, kind, on, given in (('--controlnet-edge', 'edge', config.single_control, edge),
                                                            ('--controlnet-depth', 'depth', config.grid and config.grid_control, depth))
@@ -81,7 +82,6 @@ def load_guides(config, # a StylizeConfig: which ControlNets are needed
         if need:
             raise UsageError(f"--prior {prior}: the {config.method} method needs {' and '.join(k for _, k in need)} ControlNet"
                              f"{'s' if len(need) > 1 else ''}; pass {' and '.join(f + ' FOLDER' for f, _ in need)}, or --method sds")
-    pipe = load_prior(prior)
     cn_edge = load_controlnet(edge or 'edge') if config.single_control else None
     cn_depth = load_controlnet(depth or 'depth') if config.grid and config.grid_control else None
     from headstyle.fullscale import place_guide
