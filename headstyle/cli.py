@@ -12,7 +12,8 @@ import headstyle
 __all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'HeadstyleParser', 'cmd_cameras',
            'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'warn_unknown_words', 'stylize_config',
            'cmd_stylize', 'load_latents', 'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html',
-           'run_demo', 'cmd_demo', 'positive_int', 'add_model_folders', 'make_parser', 'main']
+           'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'positive_int', 'add_model_folders', 'make_parser',
+           'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -325,6 +326,33 @@ def cmd_demo(args)->int:
     print(f"wrote {Path(args.out)/'report.html'} and {Path(args.out)/'metrics.json'}")
     return 0
 
+# %% ../nbs/16_cli.ipynb #e101
+def cmd_evaluate(args)->int:
+    "Grade stylizer runs: FID, KID, CLIP score, ID, Delta-D and diversity; write metrics.json and report.html."
+    quiet_libraries()
+    from headstyle.metrics import evaluate_runs, write_evaluation, metrics_table
+    out = writable_folder(args.out)
+    res, renders = evaluate_runs(args.runs, args.prompt, args.identities, args.seed, args.judges, args.reference,
+                                 args.generator, args.front_only)
+    print(metrics_table(res))
+    paths = write_evaluation(out, res, renders)
+    print(f"wrote {paths[0]} and {paths[1]}")
+    return 0
+
+def add_evaluate(sub):
+    "The `evaluate` subcommand."
+    ev = sub.add_parser('evaluate', help="grade stylizer runs: FID, KID, CLIP score, ID, Delta-D, diversity (metrics.json, report.html)")
+    ev.add_argument('runs', nargs='+', metavar='RUN', help='a checkpoint folder, or a run folder (its latest checkpoint)')
+    ev.add_argument('--prompt', help="target prompt (default: the runs' own)")
+    ev.add_argument('--identities', type=positive_int, default=16, help='latents graded (default: 16)')
+    ev.add_argument('--seed', type=int, default=0, help='seed of the latents (default: 0)')
+    ev.add_argument('--judges', default='tiny', help="'tiny' (default) or a folder with clip/, arcface/ (or arcface.onnx), optional inception.pt")
+    ev.add_argument('--reference', help="folder of reference images of the target style (default: TinyHeads' true renders)")
+    ev.add_argument('--front-only', action='store_true', help='ID on the frontal view only (default: all five yaws)')
+    ev.add_argument('--generator', help='the original generator folder (default: the shipped one)')
+    ev.add_argument('--out', default='headstyle-out/evaluate', help='output folder (default: headstyle-out/evaluate)')
+    ev.set_defaults(func=cmd_evaluate)
+
 # %% ../nbs/16_cli.ipynb #c011
 def positive_int(s:str)->int:
     "argparse type: an integer >= 1."
@@ -376,6 +404,7 @@ def make_parser()->HeadstyleParser:
     dm.add_argument('--out', default='headstyle-out/demo', help='output folder (default: headstyle-out/demo)')
     add_model_folders(dm)
     dm.set_defaults(func=cmd_demo)
+    add_evaluate(sub)
     return p
 
 def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`

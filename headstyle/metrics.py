@@ -11,7 +11,7 @@ from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
 from .judges import id_embed
 
 # %% auto #0
-__all__ = ['SOURCE_PROMPT', 'COLUMNS', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
+__all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'COLUMNS', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
            'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'clip_pixels',
            'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings', 'clip_text_embeddings',
            'fid_features', 'kid', 'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth', 'prompt_style',
@@ -127,7 +127,7 @@ def clip_pixels(processor, # a CLIPProcessor (or its image processor)
     x = (images.float() + 1) / 2
     H, W = x.shape[-2:]
     if min(H, W) != s:
-        h, w = (s, max(s, round(W * s / H))) if H <= W else (max(s, round(H * s / W)), s)
+        h, w = (s, int(s * W / H)) if H <= W else (int(s * H / W), s)      # as transformers rounds: down
         x = F.interpolate(x, size=(h, w), mode='bicubic', align_corners=False, antialias=True)
     ch, cw = get(crop, 'height'), get(crop, 'width')
     top, left = (x.shape[-2] - ch) // 2, (x.shape[-1] - cw) // 2
@@ -163,7 +163,10 @@ def inception_features(path, # a TorchScript file: model(x in 0-255, return_feat
     "FID features from a TorchScript Inception (e.g. StyleGAN2-ADA's inception-2015-12-05.pt)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no Inception TorchScript file at {path}")
-    net = torch.jit.load(str(path), map_location='cpu').eval()
+    import warnings
+    with warnings.catch_warnings():      # TorchScript is deprecated in torch 2.10+, but it is the format these weights ship in
+        warnings.simplefilter('ignore', DeprecationWarning)
+        net = torch.jit.load(str(path), map_location='cpu').eval()
     def features(x:Tensor)->Tensor: # (B, 3, H, W) in [-1, 1] -> (B, D)
         p = next(iter(net.parameters()), None)
         x = ((x.float() + 1) * 127.5).clamp(0, 255)
@@ -273,6 +276,7 @@ def kid(a:Tensor, # (N, D) features of one set
 
 # %% ../nbs/11_metrics.ipynb #m013
 SOURCE_PROMPT = "a photo of a person"   # the source domain's prompt (TinyHeads' photo style)
+CLIPSCORE_W = 2.5                        # CLIPScore's rescaling (Hessel et al. 2021)
 
 def clip_cosines(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
                  prompts:list[str])->Tensor: # (B, P) cosine similarities
@@ -281,12 +285,12 @@ def clip_cosines(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
 
 def clip_score(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
                prompt:str, # the target prompt
-               source_prompt:str=SOURCE_PROMPT, # what the images were before
-              )->dict: # per image (B,): 'score' P(target | target or source), 'cosine' raw cosine with the target
-    "Normalised CLIP score (target prompt against source prompt, at CLIP's logit scale) and the raw cosine."
+               source_prompt:str=SOURCE_PROMPT, # what the images were before (for p_target)
+              )->dict: # per image (B,): 'score' 2.5 max(cos, 0), 'cosine', 'p_target' P(target | target or source)
+    "CLIP score of renders for a prompt: CLIPScore (the reported one), the raw cosine, and the target-vs-source probability."
     cos = clip_cosines(judges, images, [prompt, source_prompt])
     scale = judges.clip.logit_scale.exp().item()
-    return dict(score=(scale * cos).softmax(-1)[:, 0], cosine=cos[:, 0])
+    return dict(score=CLIPSCORE_W * cos[:, 0].clamp_min(0), cosine=cos[:, 0], p_target=(scale * cos).softmax(-1)[:, 0])
 
 # %% ../nbs/11_metrics.ipynb #m015
 def generator_renders(G, # a generator with PanoHead's interface
@@ -360,10 +364,10 @@ def score_views(judges:Judges,
                 stylized:dict, # the same codes and cameras through the stylized generator
                 prompt:str, # the target prompt
                 reference:Tensor, # (M, D) FID features of the reference set
-                source_prompt:str=SOURCE_PROMPT, # the source domain's prompt (for the normalised CLIP score)
+                source_prompt:str=SOURCE_PROMPT, # the source domain's prompt (for p_target)
                 id_views=None, # view indices the ID is averaged over (None: all)
                 kid_subsets:int=50, # KID subsets
-               )->dict: # fid, kid, kid_std, clip (normalised), clip_cosine, id, delta_d, diversity
+               )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, delta_d, diversity
     "The paper's numbers and diversity for one stylized generator."
     x0, x1 = check_views(original['image'], 'original'), check_views(stylized['image'], 'stylized')
     idv = list(range(len(x0))) if id_views is None else list(id_views)
@@ -371,7 +375,7 @@ def score_views(judges:Judges,
     k = kid(f, reference, kid_subsets)
     cs = clip_score(judges, x1.flatten(0, 1), prompt, source_prompt)
     return dict(fid=frechet_distance(f, reference), kid=k['mean'], kid_std=k['std'],
-                clip=cs['score'].mean().item(), clip_cosine=cs['cosine'].mean().item(),
+                clip=cs['score'].mean().item(), clip_cosine=cs['cosine'].mean().item(), clip_p_target=cs['p_target'].mean().item(),
                 id=identity_similarity(judges.recognizer, x0[idv], x1[idv]).mean().item(),
                 delta_d=delta_depth(original['depth'], original['mask'], stylized['depth'], stylized['mask']).mean().item(),
                 diversity=identity_diversity(judges.recognizer, x1).mean().item())
@@ -479,7 +483,7 @@ def evaluation_html(res:dict, renders:dict, strips:int=4)->str:
              f"reference: {escape(str(s['reference']))} ({s['reference_images']} images); judges: {escape(json.dumps(s['judges']))}.</p>",
              f"<table><tr><th>run</th>{head}</tr>{rows}</table>",
              "<p class=note><b>FID, KID</b>: distance of the stylized renders to the reference set in the judges' feature space. "
-             f"<b>CLIP</b>: probability the CLIP judge gives the prompt against “{escape(s['source_prompt'])}”; <b>CLIP cos</b>: the raw cosine. "
+             "<b>CLIP</b>: CLIPScore, 2.5 max(cos, 0) between render and prompt; <b>CLIP cos</b>: the raw cosine. "
              f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views). "
              "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks. "
              "<b>diversity</b>: mean identity distance between the stylized heads.</p>", "<h2>Strips</h2>"]
