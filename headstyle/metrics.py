@@ -14,9 +14,9 @@ from .judges import id_embed
 __all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'COLUMNS', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
            'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'clip_pixels',
            'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings', 'clip_text_embeddings',
-           'fid_features', 'kid', 'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth', 'prompt_style',
-           'true_renders', 'load_image_folder', 'score_views', 'front_view', 'evaluate', 'run_latents', 'evaluate_runs',
-           'metrics_table', 'evaluation_html', 'write_atomic', 'write_evaluation']
+           'fid_features', 'kid', 'prompt_style', 'true_renders', 'load_image_folder', 'clip_cosines', 'clip_score',
+           'generator_renders', 'delta_depth', 'score_views', 'front_view', 'evaluate', 'run_latents', 'evaluate_runs',
+           'metrics_table']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -110,7 +110,6 @@ def style_share(clip, tokenizer, # the tiny CLIP judge and its tokenizer (`heads
     return style, judged.count(style) / len(judged)
 
 # %% ../nbs/11_metrics.ipynb #m002
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from tqdm.auto import tqdm
@@ -241,13 +240,12 @@ def clip_text_embeddings(judges:Judges, prompts:list[str])->Tensor: # (P, D) uni
     dev = next(judges.clip.parameters()).device
     return F.normalize(_projected(judges.clip.get_text_features(input_ids=t.input_ids.to(dev), attention_mask=t.attention_mask.to(dev))).float().cpu(), dim=-1)
 
-@torch.no_grad()
 def fid_features(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
                  batch:int=64, progress:bool=False)->Tensor: # (B, D)
     "The features FID and KID compare: the judges' feature extractor, or unit CLIP image embeddings."
-    if judges.feature_net is None: return clip_image_embeddings(judges, images, batch)
+    net = judges.feature_net or (lambda x: clip_image_embeddings(judges, x, batch))
     with torch.no_grad():
-        return torch.cat([judges.feature_net(images[s:s + batch]).cpu() for s in
+        return torch.cat([net(images[s:s + batch]).float().cpu() for s in
                           tqdm(range(0, len(images), batch), desc='FID features', leave=False, disable=not progress)])
 
 # %% ../nbs/11_metrics.ipynb #m011
@@ -273,6 +271,41 @@ def kid(a:Tensor, # (N, D) features of one set
         vals.append(off(k(x, x)) + off(k(y, y)) - 2 * k(x, y).mean())
     v = torch.stack(vals)
     return dict(mean=v.mean().item(), std=v.std().item() if len(v) > 1 else 0.)
+
+# %% ../nbs/11_metrics.ipynb #m021
+def prompt_style(judges:Judges, prompt:str)->str:
+    "The TinyHeads style whose canonical prompt the CLIP judge finds closest to `prompt`."
+    from headstyle.world import STYLES, STYLE_NAMES
+    t = clip_text_embeddings(judges, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
+    return STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
+
+def true_renders(style:str, # a TinyHeads style
+                 n:int, # identities
+                 yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
+                 seed:int=1234, # seed of the identities
+                 progress:bool=False,
+                )->dict: # image (V, n, 3, 64, 64), depth, mask (V, n, 1, 64, 64): the world's ground truth
+    "Ground-truth TinyHeads renders of `n` random identities in `style` at the given yaws."
+    from headstyle.world import render_heads, z_to_identity, random_latents
+    ident = z_to_identity(random_latents(n, seed)).repeat(len(yaws), 1)
+    cams = camera_params(torch.tensor(yaws, dtype=torch.float32).repeat_interleave(n), pitch)
+    outs = [render_heads(ident[s:s + 32], cams[s:s + 32], style) for s in
+            tqdm(range(0, len(cams), 32), desc=f'rendering true {style}', leave=False, disable=not progress)]
+    return {k: torch.cat([o[k] for o in outs]).reshape(len(yaws), n, *outs[0][k].shape[1:]) for k in ('image', 'depth', 'mask')}
+
+def load_image_folder(path, # a folder of .png / .jpg / .jpeg / .webp images, all one size
+                     )->Tensor: # (B, 3, H, W) in [-1, 1]
+    "A reference set of images from a folder."
+    import numpy as np
+    from PIL import Image
+    path = Path(path)
+    if not path.is_dir(): raise FileNotFoundError(f"no reference folder at {path}")
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in ('.png', '.jpg', '.jpeg', '.webp'))
+    if len(files) < 2: raise ValueError(f"reference folder {path} holds {len(files)} images (.png, .jpg, .jpeg, .webp); FID needs at least 2")
+    ims = [Image.open(f).convert('RGB') for f in files]
+    if len(sizes := {im.size for im in ims}) > 1:
+        raise ValueError(f"reference folder {path} mixes image sizes {sorted(sizes)[:3]}...; resize them to one size first")
+    return torch.from_numpy(np.stack([np.asarray(im) for im in ims])).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 # %% ../nbs/11_metrics.ipynb #m013
 SOURCE_PROMPT = "a photo of a person"   # the source domain's prompt (TinyHeads' photo style)
@@ -325,39 +358,6 @@ def delta_depth(depth0:Tensor, mask0:Tensor, # (..., 1, h, w) depth and opacity 
     diff = ((norm(depth0, f0) - norm(depth1, f1)).abs() * union).flatten(-3).sum(-1)
     return diff / union.flatten(-3).sum(-1).clamp_min(1)
 
-# %% ../nbs/11_metrics.ipynb #m021
-def prompt_style(judges:Judges, prompt:str)->str:
-    "The TinyHeads style whose canonical prompt the CLIP judge finds closest to `prompt`."
-    from headstyle.world import STYLES, STYLE_NAMES
-    t = clip_text_embeddings(judges, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
-    return STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
-
-def true_renders(style:str, # a TinyHeads style
-                 n:int, # identities
-                 yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
-                 seed:int=1234, # seed of the identities
-                )->dict: # image (V, n, 3, 64, 64), depth, mask (V, n, 1, 64, 64): the world's ground truth
-    "Ground-truth TinyHeads renders of `n` random identities in `style` at the given yaws."
-    from headstyle.world import render_heads, z_to_identity, random_latents
-    ident = z_to_identity(random_latents(n, seed)).repeat(len(yaws), 1)
-    cams = camera_params(torch.tensor(yaws, dtype=torch.float32).repeat_interleave(n), pitch)
-    outs = [render_heads(ident[s:s + 64], cams[s:s + 64], style) for s in range(0, len(cams), 64)]
-    return {k: torch.cat([o[k] for o in outs]).reshape(len(yaws), n, *outs[0][k].shape[1:]) for k in ('image', 'depth', 'mask')}
-
-def load_image_folder(path, # a folder of .png / .jpg / .jpeg / .webp images, all one size
-                     )->Tensor: # (B, 3, H, W) in [-1, 1]
-    "A reference set of images from a folder."
-    import numpy as np
-    from PIL import Image
-    path = Path(path)
-    if not path.is_dir(): raise FileNotFoundError(f"no reference folder at {path}")
-    files = sorted(f for f in path.iterdir() if f.suffix.lower() in ('.png', '.jpg', '.jpeg', '.webp'))
-    if len(files) < 2: raise ValueError(f"reference folder {path} holds {len(files)} images (.png, .jpg, .jpeg, .webp); FID needs at least 2")
-    ims = [Image.open(f).convert('RGB') for f in files]
-    if len(sizes := {im.size for im in ims}) > 1:
-        raise ValueError(f"reference folder {path} mixes image sizes {sorted(sizes)[:3]}...; resize them to one size first")
-    return torch.from_numpy(np.stack([np.asarray(im) for im in ims])).permute(0, 3, 1, 2).float() / 127.5 - 1
-
 # %% ../nbs/11_metrics.ipynb #m022
 def score_views(judges:Judges,
                 original:dict, # generator_renders of the original generator: image, depth, mask (V, N, ...)
@@ -402,7 +402,7 @@ def evaluate(G0, # the original generator
                     pitch_deg=round(math.degrees(pitch), 3), id_views='front' if front_only else 'all', judges=judges.names)
     if reference is None:
         style = prompt_style(judges, prompt)
-        reference = true_renders(style, reference_identities, yaws, pitch)['image'].flatten(0, 1)
+        reference = true_renders(style, reference_identities, yaws, pitch, progress=progress)['image'].flatten(0, 1)
         settings['reference'] = f"TinyHeads ground truth: {style}, {reference_identities} identities x {len(yaws)} yaws"
     settings['reference_images'] = len(reference)
     ref = fid_features(judges, reference, progress=progress)
@@ -437,7 +437,7 @@ def evaluate_runs(runs, # stylizer checkpoint folders or run folders
     from headstyle.generator import load_generator
     if identities < 2: raise ValueError(f"diversity compares identities: --identities must be at least 2, got {identities}")
     if not runs: raise ValueError("name at least one run to evaluate")
-    ckpts = [find_checkpoint(r) for r in runs]
+    ckpts = [find_checkpoint(r).resolve() for r in runs]
     configs = [StylizeConfig.from_json(json.dumps(json.loads((c/'stylize.json').read_text())['config'])) for c in ckpts]
     if prompt is None:
         if len(ps := {c.prompt for c in configs}) > 1: raise ValueError(f"the runs were made for different prompts ({', '.join(map(repr, sorted(ps)))}); pass --prompt")
@@ -455,7 +455,7 @@ def evaluate_runs(runs, # stylizer checkpoint folders or run folders
     res, renders = evaluate(G0, gens, ws, prompt, judges, ref, front_only=front_only, progress=progress)
     res['settings'].update(seed=seed, runs={n: str(c) for n, c in zip(names, ckpts)},
                            iterations={n: json.loads((c/'stylize.json').read_text()).get('iteration') for n, c in zip(names, ckpts)})
-    if reference is not None: res['settings']['reference'] = str(reference)
+    if reference is not None: res['settings']['reference'] = str(Path(reference).resolve())
     return res, renders
 
 # %% ../nbs/11_metrics.ipynb #m032
@@ -468,45 +468,3 @@ def metrics_table(res:dict)->str:
     for name, m in [*res['runs'].items(), ('original', res['original'])]:
         rows.append(f"{name[:16]:>16}" + ''.join(f"{m[k]:11.4f}" for k, _ in COLUMNS))
     return '\n'.join(rows)
-
-def evaluation_html(res:dict, renders:dict, strips:int=4)->str:
-    "The report page: the table in the paper's layout, then five-yaw strips of the first identities."
-    import json
-    from html import escape
-    from headstyle.cli import image_uri, _CSS
-    s = res['settings']
-    head = ''.join(f'<th>{h}</th>' for _, h in COLUMNS)
-    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(f"<td>{m[k]:.4f}</td>" for k, _ in COLUMNS) + "</tr>"
-                   for n, m in [*res['runs'].items(), ('original', res['original'])])
-    parts = [f"<h1>headstyle evaluate: “{escape(s['prompt'])}”</h1>",
-             f"<p>{s['identities']} identities at yaws {', '.join(f'{d:g}°' for d in s['yaws_deg'])}, pitch {s['pitch_deg']:g}°; "
-             f"reference: {escape(str(s['reference']))} ({s['reference_images']} images); judges: {escape(json.dumps(s['judges']))}.</p>",
-             f"<table><tr><th>run</th>{head}</tr>{rows}</table>",
-             "<p class=note><b>FID, KID</b>: distance of the stylized renders to the reference set in the judges' feature space. "
-             "<b>CLIP</b>: CLIPScore, 2.5 max(cos, 0) between render and prompt; <b>CLIP cos</b>: the raw cosine. "
-             f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views). "
-             "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks. "
-             "<b>diversity</b>: mean identity distance between the stylized heads.</p>", "<h2>Strips</h2>"]
-    V, N = renders['original']['image'].shape[:2]
-    for i in range(min(strips, N)):
-        parts.append(f"<h3>identity {i}</h3>")
-        for name, r in [*((n, renders[n]) for n in res['runs']), ('original', renders['original'])]:
-            parts.append(f"<div class=strip><span>{escape(name)}</span>" + ''.join(f"<img src='{image_uri(r['image'][v, i])}'>" for v in range(V)) + "</div>")
-    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle evaluate</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
-
-def write_atomic(path, text:str)->Path:
-    "Write `text` to a temporary file next to `path`, then move it into place."
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
-
-def write_evaluation(out, res:dict, renders:dict)->tuple[Path, Path]:
-    "metrics.json and report.html in `out`."
-    import json
-    out = Path(out)
-    return write_atomic(out/'metrics.json', json.dumps(res, indent=1)), write_atomic(out/'report.html', evaluation_html(res, renders))
