@@ -1,5 +1,6 @@
 """Metrics and judge measurements on known inputs."""
 import pytest, torch
+import torch.nn.functional as F
 from headstyle.judges import frechet_distance, load_id_model, grid_consistency, sample_foreground
 from headstyle.metrics import identity_similarity, identity_diversity, pairwise_distance
 from headstyle.generator import mask_iou
@@ -106,18 +107,22 @@ def test_generator_against_itself(judges):
     s2 = score_views(judges, r, other, 'a marble statue', ref)
     assert s2['id'] < s['id'] - 0.2 and s2['delta_d'] > 0.01
     assert s2['fid'] == pytest.approx(s['fid'], rel=1e-6)                     # the same set of heads, reordered
+    front = score_views(judges, r, other, 'a marble statue', ref, id_views=[1])['id']                # --front-only: the yaw-0 view
+    assert front == pytest.approx(identity_similarity(judges.recognizer, r['image'][[1]], other['image'][[1]]).mean().item())
+    assert front != pytest.approx(s2['id'], abs=1e-3)
 
 def test_clip_pixels_match_the_processor(judges):
     from transformers import CLIPImageProcessor
-    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
     pv = judges.processor(images=[((i + 1) / 2).permute(1, 2, 0).numpy() for i in x], do_rescale=False, return_tensors='pt').pixel_values
     assert (clip_pixels(judges.processor, x) - pv).abs().max() < 0.01                                # tiny CLIP: identity up to uint8
     ip = CLIPImageProcessor(size={'shortest_edge': 24}, crop_size={'height': 24, 'width': 24},
                             image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711])
-    y = torch.rand(2, 3, 40, 56) * 2 - 1                                                            # resize and crop as OpenAI's CLIP does
+    y = F.interpolate(torch.rand(2, 3, 10, 14, generator=g), size=(40, 56), mode='bilinear') * 2 - 1   # a smooth image, resized and cropped
     pv = ip(images=[((i + 1) / 2).permute(1, 2, 0).numpy() for i in y], do_rescale=False, return_tensors='pt').pixel_values
     mine = clip_pixels(ip, y)
-    assert mine.shape == pv.shape and (mine - pv).abs().mean() < 0.02 and (mine - pv).abs().max() < 0.1, (mine - pv).abs().max()
+    assert mine.shape == pv.shape and (mine - pv).abs().mean() < 0.02 and (mine - pv).abs().max() < 0.05, (mine - pv).abs().max()
 
 def test_tiny_clip_folder_loads_as_a_transformers_clip(truth):
     from transformers import pipeline
