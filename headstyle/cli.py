@@ -13,7 +13,8 @@ __all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLD
            'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'load_depth_model',
            'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'cmd_stylize',
            'load_latents', 'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo',
-           'cmd_demo', 'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
+           'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html', 'write_atomic',
+           'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -329,6 +330,7 @@ def demo_html(metrics:dict, # the demo's numbers (metrics.json)
              "<p class=note><b>sds</b>: plain score distillation (no ControlNet, mirror view, grid, rank weighting, Tweedie loss or LDIS). "
              "<b>full</b>: likelihood distillation with the edge and depth ControlNets, the mirror view, the 2x2 grid before super-resolution, "
              "rank weighting, the Tweedie loss and LDIS.</p>",
+             *(["<h2>The paper's numbers</h2>", metrics_html(metrics['paper'])] if 'paper' in metrics else []),
              "<h2>Multi-view strips</h2>"]
     V, N = views['original'].shape[:2]
     for i in range(N):
@@ -389,6 +391,8 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     metrics['reference'] = dict(same_head=ref['same'].mean().item(), different_heads=ref['different'].mean().item())
     metrics['settings'] = dict(prompt=prompt, style=style['original'][0], seed=seed, iterations=iters, methods=list(methods), identities=identities,
                                yaws_deg=[math.degrees(y) for y in INFERENCE_YAWS])
+    from headstyle.metrics import Judges, evaluate         # the paper's numbers, as `headstyle evaluate` computes them
+    metrics['paper'] = evaluate(G, {m: gens[m] for m in methods}, ws, prompt, Judges.tiny(), progress=progress)[0]
     gifs = {n: atomic_write(out/f'turntable-{n}.gif', lambda p, g=g: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), p))
             for n, g in gens.items()}
     try: fig = side_by_side({n: generator_mesh(g, ws[:1], resolution=48) for n, g in gens.items()})
@@ -410,8 +414,77 @@ def cmd_demo(args)->int:
     for k in m['settings']['methods']:
         print(f"{k:>8} {m[k]['id']:6.3f} {m[k]['diversity']:9.3f} {m[k]['style']:16.0%} {m[k]['seconds']:7.0f}")
     print(f"{'original':>8} {1:6.3f} {m['original']['diversity']:9.3f} {m['original']['style']:16.0%}")
+    from headstyle.metrics import metrics_table; print(f"the paper's numbers:\n{metrics_table(m['paper'])}")
     print(f"wrote {Path(args.out)/'report.html'} and {Path(args.out)/'metrics.json'}")
     return 0
+
+# %% ../nbs/16_cli.ipynb #e101
+def cmd_evaluate(args)->int:
+    "Grade stylizer runs: FID, KID, CLIP score, ID, Delta-D and diversity; write metrics.json and report.html."
+    quiet_libraries()
+    from headstyle.metrics import evaluate_runs, metrics_table
+    out = writable_folder(args.out)
+    res, renders = evaluate_runs(args.runs, args.prompt, args.identities, args.seed, args.judges, args.reference,
+                                 args.generator, args.front_only)
+    print(metrics_table(res))
+    write_atomic(out/'metrics.json', json.dumps(res, indent=1))
+    write_atomic(out/'report.html', evaluation_html(res, renders))
+    print(f"wrote {out/'metrics.json'} and {out/'report.html'}")
+    return 0
+
+def add_evaluate(sub):
+    "The `evaluate` subcommand."
+    ev = sub.add_parser('evaluate', help="grade stylizer runs: FID, KID, CLIP score, ID, Delta-D, diversity (metrics.json, report.html)")
+    ev.add_argument('runs', nargs='+', metavar='RUN', help='a checkpoint folder, or a run folder (its latest checkpoint)')
+    ev.add_argument('--prompt', help="target prompt (default: the runs' own)")
+    ev.add_argument('--identities', type=positive_int, default=16, help='latents graded (default: 16)')
+    ev.add_argument('--seed', type=int, default=0, help='seed of the latents (default: 0)')
+    ev.add_argument('--judges', default='tiny', help="'tiny' (default) or a folder with clip/, arcface/ (or arcface.onnx), optional inception.pt")
+    ev.add_argument('--reference', help="folder of reference images of the target style (default: TinyHeads' true renders)")
+    ev.add_argument('--front-only', action='store_true', help='ID on the frontal view only (default: all five yaws)')
+    ev.add_argument('--generator', help='the original generator folder (default: the shipped one)')
+    ev.add_argument('--out', default='headstyle-out/evaluate', help='output folder (default: headstyle-out/evaluate)')
+    ev.set_defaults(func=cmd_evaluate)
+
+# %% ../nbs/16_cli.ipynb #e102
+def metrics_html(res:dict, # headstyle.metrics.evaluate's numbers
+                )->str:
+    "The paper's table (one row per run and the original) with its settings and a note on each column."
+    from html import escape
+    from headstyle.metrics import COLUMNS
+    s = res['settings']
+    head = ''.join(f'<th>{h}</th>' for _, h in COLUMNS)
+    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(f"<td>{m[k]:.4f}</td>" for k, _ in COLUMNS) + "</tr>"
+                   for n, m in [*res['runs'].items(), ('original', res['original'])])
+    return (f"<p>{s['identities']} identities at yaws {', '.join(f'{d:g}°' for d in s['yaws_deg'])}, pitch {s['pitch_deg']:g}°; "
+            f"reference: {escape(str(s['reference']))} ({s['reference_images']} images); judges: {escape(json.dumps(s['judges']))}.</p>"
+            f"<table><tr><th>run</th>{head}</tr>{rows}</table>"
+            "<p class=note><b>FID, KID</b>: distance of the stylized renders to the reference set in the judges' feature space. "
+            "<b>CLIP</b>: CLIPScore, 2.5 max(cos, 0) between render and prompt; <b>CLIP cos</b>: the raw cosine. "
+            f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views). "
+            "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks. "
+            "<b>diversity</b>: mean identity distance between the stylized heads.</p>")
+
+def evaluation_html(res:dict, # headstyle.metrics.evaluate's numbers
+                    renders:dict, # name -> generator_renders output ('original' and each run)
+                    strips:int=4, # identities shown
+                   )->str:
+    "The evaluation report as one HTML page: the table in the paper's layout, then five-yaw strips."
+    from html import escape
+    parts = [f"<h1>headstyle evaluate: “{escape(res['settings']['prompt'])}”</h1>", metrics_html(res), "<h2>Strips</h2>"]
+    V, N = renders['original']['image'].shape[:2]
+    for i in range(min(strips, N)):
+        parts.append(f"<h3>identity {i}</h3>")
+        for name in [*res['runs'], 'original']:
+            x = renders[name]['image']
+            parts.append(f"<div class=strip><span>{escape(name)}</span>" + ''.join(f"<img src='{image_uri(x[v, i])}'>" for v in range(V)) + "</div>")
+    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle evaluate</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+
+def write_atomic(path, text:str)->Path:
+    "Write `text` through `headstyle.stylize.atomic_write`: a temporary file, flushed, moved into place."
+    from headstyle.stylize import atomic_write
+    return atomic_write(path, lambda p: p.write_text(text))
+    return path
 
 # %% ../nbs/16_cli.ipynb #c011
 def positive_int(s:str)->int:
@@ -480,6 +553,7 @@ def make_parser()->HeadstyleParser:
     add_model_folders(dm)
     add_device(dm)
     dm.set_defaults(func=cmd_demo)
+    add_evaluate(sub)
     return p
 
 def one_line(e)->str:

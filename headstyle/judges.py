@@ -15,9 +15,9 @@ from .generator import ASSETS
 # %% auto #0
 __all__ = ['judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table', 'train_tiny_clip',
            'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id', 'export_id_onnx',
-           'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'load_tiny_clip', 'train_judges',
-           'frechet_distance', 'style_judgement', 'sample_foreground', 'prior_samples', 'grid_consistency', 'push_left',
-           'judge_prior']
+           'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'tiny_clip_image_processor', 'load_tiny_clip',
+           'train_judges', 'frechet_distance', 'style_judgement', 'sample_foreground', 'prior_samples',
+           'grid_consistency', 'push_left', 'judge_prior']
 
 # %% ../nbs/04b_judges.ipynb #c007
 def judge_data(n_ids:int, # identities
@@ -192,6 +192,13 @@ def verification_auc(emb:Tensor, # (N, D) unit embeddings
     same = identity[i] == identity[j]
     return roc_auc(sim[i, j][same], sim[i, j][~same])
 
+# %% ../nbs/04b_judges.ipynb #j002
+def tiny_clip_image_processor(image_size:int=64):
+    "The tiny CLIP's preprocessing as a CLIPImageProcessor: [0, 255] -> [-1, 1], no resize at `image_size`."
+    from transformers import CLIPImageProcessor
+    return CLIPImageProcessor(size={'shortest_edge': image_size}, crop_size={'height': image_size, 'width': image_size},
+                              image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
 # %% ../nbs/04b_judges.ipynb #c024
 def load_tiny_clip(folder=None, # a folder written by save_pretrained; default: the shipped tiny CLIP
                   ):
@@ -214,6 +221,7 @@ def train_judges(out, # output folder (the package ships them in headstyle/asset
     tok = build_tokenizer(all_prompts(), out/'tinyclip')
     clip, _ = train_tiny_clip(train, tok, clip_steps, seed=seed)
     clip.save_pretrained(out/'tinyclip'); tok.save_pretrained(out/'tinyclip')
+    tiny_clip_image_processor(clip.config.vision_config.image_size).save_pretrained(out/'tinyclip')
     t2 = time.time()
     net, _ = train_tiny_id(train, id_steps, seed=seed)
     export_id_onnx(net, out/'tinyid.onnx')

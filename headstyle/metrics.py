@@ -11,8 +11,12 @@ from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
 from .judges import id_embed
 
 # %% auto #0
-__all__ = ['generator_views', 'check_views', 'view_embeddings', 'identity_similarity', 'pairwise_distance', 'identity_diversity',
-           'identity_levels', 'mirror_error', 'style_share']
+__all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'COLUMNS', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
+           'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'clip_pixels',
+           'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings', 'clip_text_embeddings',
+           'fid_features', 'kid', 'prompt_style', 'true_renders', 'load_image_folder', 'clip_cosines', 'clip_score',
+           'generator_renders', 'delta_depth', 'score_views', 'front_view', 'evaluate', 'run_latents', 'evaluate_runs',
+           'metrics_table']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -104,3 +108,363 @@ def style_share(clip, tokenizer, # the tiny CLIP judge and its tokenizer (`heads
     style = STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
     judged = style_judgement(clip, tokenizer, views.flatten(0, 1))
     return style, judged.count(style) / len(judged)
+
+# %% ../nbs/11_metrics.ipynb #m002
+from dataclasses import dataclass, field
+from pathlib import Path
+from tqdm.auto import tqdm
+
+# %% ../nbs/11_metrics.ipynb #m004
+def clip_pixels(processor, # a CLIPProcessor (or its image processor)
+                images:Tensor, # (B, 3, H, W) images in [-1, 1]
+               )->Tensor: # (B, 3, S, S) pixel values as the processor makes them
+    "CLIP's preprocessing (shortest side, centre crop, mean/std) with tensor operations."
+    ip = getattr(processor, 'image_processor', processor)
+    get = lambda d, k: d.get(k) if isinstance(d, dict) else getattr(d, k, None)
+    size, crop = ip.size, ip.crop_size
+    s = get(size, 'shortest_edge') or min(get(size, 'height'), get(size, 'width'))
+    x = (images.float() + 1) / 2
+    H, W = x.shape[-2:]
+    if min(H, W) != s:
+        h, w = (s, int(s * W / H)) if H <= W else (int(s * H / W), s)      # as transformers rounds: down
+        x = F.interpolate(x, size=(h, w), mode='bicubic', align_corners=False, antialias=True)
+    ch, cw = get(crop, 'height'), get(crop, 'width')
+    top, left = (x.shape[-2] - ch) // 2, (x.shape[-1] - cw) // 2
+    x = x[..., top:top + ch, left:left + cw]
+    mean, std = (torch.tensor(v, dtype=x.dtype, device=x.device)[:, None, None] for v in (ip.image_mean, ip.image_std))
+    return (x - mean) / std
+
+# %% ../nbs/11_metrics.ipynb #m005
+def _check_files(folder:Path, names, what:str)->Path:
+    "Raise a one-line FileNotFoundError naming the files `folder` lacks."
+    folder = Path(folder)
+    if not folder.is_dir(): raise FileNotFoundError(f"no {what} folder at {folder}")
+    if missing := [n for n in names if not (folder/n).exists()]:
+        raise FileNotFoundError(f"{what} folder {folder} lacks {', '.join(missing)}")
+    return folder
+
+def find_recognizer(path, # an ONNX file, or a folder of ONNX files (e.g. insightface's buffalo_l)
+                   ):
+    "The insightface recognition model in `path`."
+    from headstyle.judges import load_id_model
+    path = Path(path)
+    if path.is_file() or path.suffix == '.onnx': return load_id_model(path)
+    files = sorted(path.glob('*.onnx')) if path.is_dir() else []
+    if not files: raise FileNotFoundError(f"no ArcFace ONNX model at {path} (expected an .onnx file or a folder holding one)")
+    from insightface.model_zoo import model_zoo
+    for f in files:
+        m = model_zoo.get_model(str(f), providers=['CPUExecutionProvider'])
+        if getattr(m, 'taskname', None) == 'recognition': return m
+    raise FileNotFoundError(f"none of the ONNX files in {path} is a recognition model ({', '.join(f.name for f in files)})")
+
+def inception_features(path, # a TorchScript file: model(x in 0-255, return_features=True) -> (B, D)
+                      ):
+    "FID features from a TorchScript Inception (e.g. StyleGAN2-ADA's inception-2015-12-05.pt)."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"no Inception TorchScript file at {path}")
+    import warnings
+    with warnings.catch_warnings():      # TorchScript is deprecated in torch 2.10+, but it is the format these weights ship in
+        warnings.simplefilter('ignore', DeprecationWarning)
+        net = torch.jit.load(str(path), map_location='cpu').eval()
+    def features(x:Tensor)->Tensor: # (B, 3, H, W) in [-1, 1] -> (B, D)
+        p = next(iter(net.parameters()), None)
+        x = ((x.float() + 1) * 127.5).clamp(0, 255)
+        return net(x.to(p.device) if p is not None else x, return_features=True).float()
+    return features
+
+# %% ../nbs/11_metrics.ipynb #m006
+@dataclass
+class Judges:
+    "The frozen networks that grade a stylizer: CLIP with its processor, an identity recognizer, FID features."
+    clip: object                   # a transformers CLIPModel, eval mode
+    processor: object              # its CLIPProcessor (image processor + tokenizer)
+    recognizer: object             # an insightface ArcFace-style recognizer
+    feature_net: object = None     # callable (B, 3, H, W) in [-1, 1] -> (B, D) FID features; None: CLIP image embeddings
+    names: dict = field(default_factory=dict)   # where each judge came from (written next to the numbers)
+
+    @property
+    def tokenizer(self): return self.processor.tokenizer
+
+    @classmethod
+    def tiny(cls)->Judges:
+        "The shipped TinyHeads judges: tiny CLIP (also the FID features) and the tiny ONNX identity encoder."
+        from headstyle.judges import load_id_model
+        from headstyle.generator import ASSETS
+        j = cls.from_folders(clip=ASSETS/'tinyclip', arcface=ASSETS/'tinyid.onnx')
+        j.names = dict(clip='tiny', arcface='tiny', features='tiny CLIP image embeddings')
+        return j
+
+    @classmethod
+    def from_folders(cls, clip, # a transformers CLIP folder (config, weights, preprocessor_config.json, tokenizer)
+                     arcface, # an ArcFace ONNX file or a folder holding one (e.g. buffalo_l)
+                     inception=None, # a TorchScript Inception file for FID; None: CLIP image embeddings
+                    )->Judges:
+        "Judges from local files; nothing is downloaded."
+        from transformers import CLIPModel, CLIPProcessor
+        folder = _check_files(clip, ['config.json', 'preprocessor_config.json'], 'CLIP')
+        if not any((folder/n).exists() for n in ('tokenizer.json', 'vocab.json')): raise FileNotFoundError(f"CLIP folder {folder} lacks tokenizer.json (or vocab.json)")
+        model = CLIPModel.from_pretrained(folder, local_files_only=True).eval()
+        proc = CLIPProcessor.from_pretrained(folder, local_files_only=True)
+        feats = inception_features(inception) if inception is not None else None
+        return cls(model, proc, find_recognizer(arcface), feats,
+                   dict(clip=str(clip), arcface=str(arcface), features=str(inception) if inception else 'CLIP image embeddings'))
+
+    @classmethod
+    def load(cls, spec='tiny', # 'tiny', or a folder holding clip/, arcface/ (or arcface.onnx) and optionally inception.pt
+            )->Judges:
+        "The shipped judges, or real ones from one folder."
+        if str(spec) == 'tiny': return cls.tiny()
+        root = Path(spec)
+        if not root.is_dir(): raise FileNotFoundError(f"--judges: no folder at {root} (pass 'tiny' or a folder with clip/ and arcface/)")
+        arc = root/'arcface.onnx' if (root/'arcface.onnx').exists() else root/'arcface'
+        inc = root/'inception.pt'
+        return cls.from_folders(root/'clip', arc, inc if inc.exists() else None)
+
+# %% ../nbs/11_metrics.ipynb #m007
+@torch.no_grad()
+def clip_image_embeddings(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
+                          batch:int=64)->Tensor: # (B, D) unit embeddings
+    "Unit CLIP image embeddings, through the processor's preprocessing."
+    from headstyle.judges import _projected
+    p = next(judges.clip.parameters())
+    out = [_projected(judges.clip.get_image_features(pixel_values=clip_pixels(judges.processor, images[s:s + batch]).to(p)))
+           for s in range(0, len(images), batch)]
+    return F.normalize(torch.cat(out).float().cpu(), dim=-1)
+
+@torch.no_grad()
+def clip_text_embeddings(judges:Judges, prompts:list[str])->Tensor: # (P, D) unit embeddings
+    "Unit CLIP text embeddings of prompts."
+    from headstyle.judges import _projected
+    tok = judges.tokenizer
+    t = tok(list(prompts), padding='max_length', max_length=tok.model_max_length, truncation=True, return_tensors='pt')
+    dev = next(judges.clip.parameters()).device
+    return F.normalize(_projected(judges.clip.get_text_features(input_ids=t.input_ids.to(dev), attention_mask=t.attention_mask.to(dev))).float().cpu(), dim=-1)
+
+def fid_features(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
+                 batch:int=64, progress:bool=False)->Tensor: # (B, D)
+    "The features FID and KID compare: the judges' feature extractor, or unit CLIP image embeddings."
+    net = judges.feature_net or (lambda x: clip_image_embeddings(judges, x, batch))
+    with torch.no_grad():
+        return torch.cat([net(images[s:s + batch]).float().cpu() for s in
+                          tqdm(range(0, len(images), batch), desc='FID features', leave=False, disable=not progress)])
+
+# %% ../nbs/11_metrics.ipynb #m011
+from .judges import frechet_distance
+
+def kid(a:Tensor, # (N, D) features of one set
+        b:Tensor, # (M, D) features of the other
+        subsets:int=50, # random subsets averaged
+        subset_size:int=1000, # largest subset (capped by the smaller set)
+        seed:int=0,
+       )->dict: # mean and std of the unbiased MMD^2 over subsets
+    "Kernel Inception distance: unbiased MMD² with the kernel (x·y/d + 1)³ over random subsets."
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"expected two feature sets (N, D) and (M, D) with N, M >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.double(), b.double()
+    m, d = min(len(a), len(b), subset_size), a.shape[1]
+    g = torch.Generator().manual_seed(seed)
+    k = lambda x, y: (x @ y.T / d + 1) ** 3
+    off = lambda K: (K.sum() - K.diagonal().sum()) / (m * (m - 1))
+    vals = []
+    for _ in range(subsets):
+        x, y = a[torch.randperm(len(a), generator=g)[:m]], b[torch.randperm(len(b), generator=g)[:m]]
+        vals.append(off(k(x, x)) + off(k(y, y)) - 2 * k(x, y).mean())
+    v = torch.stack(vals)
+    return dict(mean=v.mean().item(), std=v.std().item() if len(v) > 1 else 0.)
+
+# %% ../nbs/11_metrics.ipynb #m021
+def prompt_style(judges:Judges, prompt:str)->str:
+    "The TinyHeads style whose canonical prompt the CLIP judge finds closest to `prompt`."
+    from headstyle.world import STYLES, STYLE_NAMES
+    t = clip_text_embeddings(judges, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
+    return STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
+
+def true_renders(style:str, # a TinyHeads style
+                 n:int, # identities
+                 yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
+                 seed:int=1234, # seed of the identities
+                 progress:bool=False,
+                )->dict: # image (V, n, 3, 64, 64), depth, mask (V, n, 1, 64, 64): the world's ground truth
+    "Ground-truth TinyHeads renders of `n` random identities in `style` at the given yaws."
+    from headstyle.world import render_heads, z_to_identity, random_latents
+    ident = z_to_identity(random_latents(n, seed)).repeat(len(yaws), 1)
+    cams = camera_params(torch.tensor(yaws, dtype=torch.float32).repeat_interleave(n), pitch)
+    outs = [render_heads(ident[s:s + 32], cams[s:s + 32], style) for s in
+            tqdm(range(0, len(cams), 32), desc=f'rendering true {style}', leave=False, disable=not progress)]
+    return {k: torch.cat([o[k] for o in outs]).reshape(len(yaws), n, *outs[0][k].shape[1:]) for k in ('image', 'depth', 'mask')}
+
+def load_image_folder(path, # a folder of .png / .jpg / .jpeg / .webp images, all one size
+                     )->Tensor: # (B, 3, H, W) in [-1, 1]
+    "A reference set of images from a folder."
+    import numpy as np
+    from PIL import Image
+    path = Path(path)
+    if not path.is_dir(): raise FileNotFoundError(f"no reference folder at {path}")
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in ('.png', '.jpg', '.jpeg', '.webp'))
+    if len(files) < 2: raise ValueError(f"reference folder {path} holds {len(files)} images (.png, .jpg, .jpeg, .webp); FID needs at least 2")
+    ims = [Image.open(f).convert('RGB') for f in files]
+    if len(sizes := {im.size for im in ims}) > 1:
+        raise ValueError(f"reference folder {path} mixes image sizes {sorted(sizes)[:3]}...; resize them to one size first")
+    return torch.from_numpy(np.stack([np.asarray(im) for im in ims])).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+# %% ../nbs/11_metrics.ipynb #m013
+SOURCE_PROMPT = "a photo of a person"   # the source domain's prompt (TinyHeads' photo style)
+CLIPSCORE_W = 2.5                        # CLIPScore's rescaling (Hessel et al. 2021)
+
+def clip_cosines(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
+                 prompts:list[str])->Tensor: # (B, P) cosine similarities
+    "Raw CLIP cosine similarity of each image with each prompt."
+    return clip_image_embeddings(judges, images) @ clip_text_embeddings(judges, prompts).T
+
+def clip_score(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
+               prompt:str, # the target prompt
+               source_prompt:str=SOURCE_PROMPT, # what the images were before (for p_target)
+              )->dict: # per image (B,): 'score' 2.5 max(cos, 0), 'cosine', 'p_target' P(target | target or source)
+    "CLIP score of renders for a prompt: CLIPScore (the reported one), the raw cosine, and the target-vs-source probability."
+    cos = clip_cosines(judges, images, [prompt, source_prompt])
+    scale = judges.clip.logit_scale.exp().item()
+    return dict(score=CLIPSCORE_W * cos[:, 0].clamp_min(0), cosine=cos[:, 0], p_target=(scale * cos).softmax(-1)[:, 0])
+
+# %% ../nbs/11_metrics.ipynb #m015
+def generator_renders(G, # a generator with PanoHead's interface
+                      ws:Tensor, # (N, num_ws, w_dim) W+ codes
+                      yaws=INFERENCE_YAWS, # camera yaws, radians
+                      pitch:float=INFERENCE_PITCH, # camera pitch, radians
+                      batch:int=16, # renders per call
+                     )->dict: # image (V, N, 3, H, W) in [-1, 1]; depth, mask (V, N, 1, h, w)
+    "Image, depth and mask of every W+ code at every yaw."
+    V, N = len(yaws), len(ws)
+    cams = camera_params(torch.tensor(yaws, dtype=torch.float32).repeat_interleave(N), pitch).to(ws.device)
+    w, outs = ws.repeat(V, 1, 1), []
+    with torch.no_grad():
+        for s in range(0, V * N, batch):
+            r = G.synthesis(w[s:s + batch], cams[s:s + batch])
+            outs.append((r['image'].clamp(-1, 1), r['image_depth'], r['image_mask']))
+    return {k: torch.cat([o[i] for o in outs]).reshape(V, N, *outs[0][i].shape[1:]).cpu() for i, k in enumerate(('image', 'depth', 'mask'))}
+
+def delta_depth(depth0:Tensor, mask0:Tensor, # (..., 1, h, w) depth and opacity of the original renders
+                depth1:Tensor, mask1:Tensor, # (..., 1, h, w) the same of the stylized renders
+                threshold:float=0.5, # opacity above which a pixel is foreground
+               )->Tensor: # (...) mean |normalised depth difference| inside the union of the masks
+    "Delta-D: depth change between paired renders, normalised by the original's depth range."
+    if depth0.shape != depth1.shape or mask0.shape != depth0.shape or mask1.shape != depth0.shape:
+        raise ValueError(f"depths and masks must pair up: got {tuple(depth0.shape)}, {tuple(mask0.shape)}, {tuple(depth1.shape)}, {tuple(mask1.shape)}")
+    f0, f1 = mask0 > threshold, mask1 > threshold
+    big = torch.finfo(depth0.dtype).max
+    lo = torch.where(f0, depth0, big).flatten(-3).amin(-1)[..., None, None, None]
+    hi = torch.where(f0, depth0, -big).flatten(-3).amax(-1)[..., None, None, None]
+    norm = lambda d, f: torch.where(f, ((d - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1), torch.ones_like(d))
+    union = f0 | f1
+    diff = ((norm(depth0, f0) - norm(depth1, f1)).abs() * union).flatten(-3).sum(-1)
+    return diff / union.flatten(-3).sum(-1).clamp_min(1)
+
+# %% ../nbs/11_metrics.ipynb #m022
+def score_views(judges:Judges,
+                original:dict, # generator_renders of the original generator: image, depth, mask (V, N, ...)
+                stylized:dict, # the same codes and cameras through the stylized generator
+                prompt:str, # the target prompt
+                reference:Tensor, # (M, D) FID features of the reference set
+                source_prompt:str=SOURCE_PROMPT, # the source domain's prompt (for p_target)
+                id_views=None, # view indices the ID is averaged over (None: all)
+                kid_subsets:int=50, # KID subsets
+               )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, delta_d, diversity
+    "The paper's numbers and diversity for one stylized generator."
+    x0, x1 = check_views(original['image'], 'original'), check_views(stylized['image'], 'stylized')
+    idv = list(range(len(x0))) if id_views is None else list(id_views)
+    f = fid_features(judges, x1.flatten(0, 1))
+    k = kid(f, reference, kid_subsets)
+    cs = clip_score(judges, x1.flatten(0, 1), prompt, source_prompt)
+    return dict(fid=frechet_distance(f, reference), kid=k['mean'], kid_std=k['std'],
+                clip=cs['score'].mean().item(), clip_cosine=cs['cosine'].mean().item(), clip_p_target=cs['p_target'].mean().item(),
+                id=identity_similarity(judges.recognizer, x0[idv], x1[idv]).mean().item(),
+                delta_d=delta_depth(original['depth'], original['mask'], stylized['depth'], stylized['mask']).mean().item(),
+                diversity=identity_diversity(judges.recognizer, x1).mean().item())
+
+# %% ../nbs/11_metrics.ipynb #m023
+def front_view(yaws)->int:
+    "Index of the yaw closest to 0 (the frontal view)."
+    return min(range(len(yaws)), key=lambda i: abs(yaws[i]))
+
+def evaluate(G0, # the original generator
+             gens:dict, # name -> stylized generator
+             ws:Tensor, # (N, num_ws, w_dim) W+ codes of the identities
+             prompt:str, # the target prompt
+             judges:Judges,
+             reference:Tensor|None=None, # (M, 3, H, W) reference images in [-1, 1]; None: TinyHeads' true renders of the prompt's style
+             reference_identities:int=40, # identities of the TinyHeads reference set (times the yaws)
+             source_prompt:str=SOURCE_PROMPT,
+             front_only:bool=False, # ID on the frontal view only
+             yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
+             progress:bool=True,
+            )->tuple[dict, dict]: # numbers (settings, original, runs), renders by name
+    "Render the original and every stylized generator at the inference yaws and grade them."
+    settings = dict(prompt=prompt, source_prompt=source_prompt, identities=len(ws), yaws_deg=[round(math.degrees(y), 3) for y in yaws],
+                    pitch_deg=round(math.degrees(pitch), 3), id_views='front' if front_only else 'all', judges=judges.names)
+    if reference is None:
+        style = prompt_style(judges, prompt)
+        reference = true_renders(style, reference_identities, yaws, pitch, progress=progress)['image'].flatten(0, 1)
+        settings['reference'] = f"TinyHeads ground truth: {style}, {reference_identities} identities x {len(yaws)} yaws"
+    settings['reference_images'] = len(reference)
+    ref = fid_features(judges, reference, progress=progress)
+    renders = {}
+    for name, G in tqdm({'original': G0, **gens}.items(), desc='rendering', disable=not progress):
+        renders[name] = generator_renders(G, ws, yaws, pitch)
+    idv = [front_view(yaws)] if front_only else None
+    scores = {name: score_views(judges, renders['original'], r, prompt, ref, source_prompt, idv)
+              for name, r in tqdm(renders.items(), desc='grading', disable=not progress)}
+    return dict(settings=settings, original=scores.pop('original'), runs=scores), renders
+
+# %% ../nbs/11_metrics.ipynb #m031
+def run_latents(G, config, # the generator and a StylizeConfig (mapping camera, truncation)
+                n:int, seed:int)->Tensor: # (n, num_ws, w_dim)
+    "W+ codes of `n` latents drawn from `seed`, mapped as a stylizer run maps them."
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return G.mapping(z, camera_params(torch.full((n,), config.mapping_yaw), config.mapping_pitch),
+                         truncation_psi=config.truncation_psi, truncation_cutoff=config.truncation_cutoff)
+
+def evaluate_runs(runs, # stylizer checkpoint folders or run folders
+                  prompt:str|None=None, # target prompt (None: the runs' own, which must agree)
+                  identities:int=16, seed:int=0, # latents graded, and their seed
+                  judges='tiny', # 'tiny', a judges folder, or a Judges
+                  reference=None, # a folder of reference images (None: TinyHeads ground truth)
+                  generator=None, # the original generator's folder (None: the shipped one)
+                  front_only:bool=False, progress:bool=True,
+                 )->tuple[dict, dict]: # numbers, renders
+    "Grade saved stylizer runs against the original generator."
+    import json
+    from headstyle.stylize import find_checkpoint, StylizeConfig
+    from headstyle.generator import load_generator
+    if identities < 2: raise ValueError(f"diversity compares identities: --identities must be at least 2, got {identities}")
+    if not runs: raise ValueError("name at least one run to evaluate")
+    ckpts = [find_checkpoint(r).resolve() for r in runs]
+    configs = [StylizeConfig.from_json(json.dumps(json.loads((c/'stylize.json').read_text())['config'])) for c in ckpts]
+    if prompt is None:
+        if len(ps := {c.prompt for c in configs}) > 1: raise ValueError(f"the runs were made for different prompts ({', '.join(map(repr, sorted(ps)))}); pass --prompt")
+        prompt = configs[0].prompt
+    names = []
+    for r in runs:
+        n = Path(r).resolve().name
+        while n in names or n == 'original': n += "'"
+        names.append(n)
+    ref = load_image_folder(reference) if reference is not None else None
+    judges = judges if isinstance(judges, Judges) else Judges.load(judges)
+    G0 = load_generator(generator)
+    gens = {n: load_generator(c) for n, c in zip(names, ckpts)}
+    ws = run_latents(G0, configs[0], identities, seed)
+    res, renders = evaluate(G0, gens, ws, prompt, judges, ref, front_only=front_only, progress=progress)
+    res['settings'].update(seed=seed, runs={n: str(c) for n, c in zip(names, ckpts)},
+                           iterations={n: json.loads((c/'stylize.json').read_text()).get('iteration') for n, c in zip(names, ckpts)})
+    if reference is not None: res['settings']['reference'] = str(Path(reference).resolve())
+    return res, renders
+
+# %% ../nbs/11_metrics.ipynb #m032
+COLUMNS = (('fid', 'FID ↓'), ('kid', 'KID ↓'), ('clip', 'CLIP ↑'), ('clip_cosine', 'CLIP cos'), ('id', 'ID ↑'),
+           ('delta_d', 'ΔD ↓'), ('diversity', 'diversity'))
+
+def metrics_table(res:dict)->str:
+    "The numbers as plain text, one row per run and one for the original generator."
+    rows = [f"{'':>16}" + ''.join(f"{h:>11}" for _, h in COLUMNS)]
+    for name, m in [*res['runs'].items(), ('original', res['original'])]:
+        rows.append(f"{name[:16]:>16}" + ''.join(f"{m[k]:11.4f}" for k, _ in COLUMNS))
+    return '\n'.join(rows)

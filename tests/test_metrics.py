@@ -1,5 +1,6 @@
 """Metrics and judge measurements on known inputs."""
 import pytest, torch
+import torch.nn.functional as F
 from headstyle.judges import frechet_distance, load_id_model, grid_consistency, sample_foreground
 from headstyle.metrics import identity_similarity, identity_diversity, pairwise_distance
 from headstyle.generator import mask_iou
@@ -40,3 +41,179 @@ def test_grid_consistency_and_foreground_on_true_grids(rec):
     c = grid_consistency(rec, d.images)
     assert c['within'] > c['across'] + 0.2
     assert mask_iou(sample_foreground(d.images).float(), d.mask).mean() > 0.9
+
+# --- the paper's metrics: FID/KID, CLIP score, ID, Delta-D, the Judges bundle and `headstyle evaluate` ---
+import json, math
+from dataclasses import asdict
+from pathlib import Path
+from headstyle.metrics import (Judges, kid, clip_pixels, clip_score, clip_cosines, fid_features, delta_depth, true_renders,
+                               generator_renders, score_views, run_latents, load_image_folder)
+
+@pytest.fixture(scope='module')
+def judges(): return Judges.tiny()
+
+@pytest.fixture(scope='module')
+def truth():
+    "Ground-truth renders of every style (4 identities x 5 yaws), and a second statue sample of other identities."
+    from headstyle.world import STYLE_NAMES
+    d = {s: true_renders(s, 4, seed=11) for s in STYLE_NAMES}
+    d['statue2'] = true_renders('statue', 4, seed=12)
+    return d
+
+def test_kid_is_unbiased_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
+    same, shifted = kid(a, b, subsets=20, subset_size=200), kid(a, b + 0.5, subsets=20, subset_size=200)
+    assert abs(same['mean']) < 3 * same['std'] + 1e-3 and shifted['mean'] > 10 * abs(same['mean']) + 0.05
+    with pytest.raises(ValueError, match=r'\(N, D\) and \(M, D\)'): kid(a, b[:, :3])
+
+def test_fid_and_kid_separate_styles(judges, truth):
+    f = {k: fid_features(judges, truth[k]['image'].flatten(0, 1)) for k in ('statue', 'statue2', 'photo')}
+    same, other = frechet_distance(f['statue2'], f['statue']), frechet_distance(f['photo'], f['statue'])
+    assert same < 0.25 * other, (same, other)
+    assert kid(f['statue2'], f['statue'])['mean'] < 0.25 * kid(f['photo'], f['statue'])['mean']
+
+def test_clip_score_ranks_each_style_first_for_its_prompt(judges, truth):
+    from headstyle.world import STYLES, STYLE_NAMES
+    prompts = [STYLES[s][0] for s in STYLE_NAMES]
+    cos = torch.stack([clip_cosines(judges, truth[s]['image'].flatten(0, 1), prompts).mean(0) for s in STYLE_NAMES])  # (styles, prompts)
+    assert (cos.argmax(0) == torch.arange(len(STYLE_NAMES))).all(), cos          # each prompt prefers its own style's renders
+    score = torch.stack([clip_score(judges, truth[s]['image'].flatten(0, 1), p)['score'].mean() for s in STYLE_NAMES for p in prompts])
+    assert (score.reshape(len(STYLE_NAMES), -1).argmax(0) == torch.arange(len(STYLE_NAMES))).all()   # the reported CLIPScore too
+
+def test_delta_d_zero_on_itself_and_growing_with_shape():
+    from headstyle.world import z_to_identity, random_latents, render_heads
+    from headstyle.cameras import camera_params
+    ident = z_to_identity(random_latents(3, 5))
+    cams = camera_params(torch.tensor([-0.5, 0., 0.5]).repeat_interleave(3), 0.17)
+    def render(dw):
+        i = ident.clone(); i[:, 0] = (i[:, 0] + dw).clamp(-1, 1); i[:, 1] = (i[:, 1] - dw).clamp(-1, 1)   # head width up, height down
+        return render_heads(i.repeat(3, 1), cams)
+    r = [render(dw) for dw in (0., 0.2, 0.5, 1.0)]
+    dd = [delta_depth(r[0]['depth'], r[0]['mask'], x['depth'], x['mask']).mean().item() for x in r]
+    assert dd[0] == 0 and dd[1] > 0.005 and dd[1] < dd[2] < dd[3], dd
+    with pytest.raises(ValueError, match='pair up'): delta_depth(r[0]['depth'], r[0]['mask'], r[1]['depth'][:2], r[1]['mask'][:2])
+
+def test_generator_against_itself(judges):
+    from headstyle.generator import load_generator
+    from headstyle.stylize import StylizeConfig
+    G = load_generator()
+    ws = run_latents(G, StylizeConfig.preset('tiny'), 4, 0)
+    r = generator_renders(G, ws, yaws=(-0.5, 0., 0.5))
+    ref = fid_features(judges, true_renders('statue', 4, yaws=(-0.5, 0., 0.5))['image'].flatten(0, 1))
+    s = score_views(judges, r, r, 'a marble statue', ref)
+    assert s['id'] == pytest.approx(1., abs=1e-4) and s['delta_d'] == 0
+    other = generator_renders(G, ws.roll(1, 0), yaws=(-0.5, 0., 0.5))
+    s2 = score_views(judges, r, other, 'a marble statue', ref)
+    assert s2['id'] < s['id'] - 0.2 and s2['delta_d'] > 0.01
+    assert s2['fid'] == pytest.approx(s['fid'], rel=1e-6)                     # the same set of heads, reordered
+    front = score_views(judges, r, other, 'a marble statue', ref, id_views=[1])['id']                # --front-only: the yaw-0 view
+    assert front == pytest.approx(identity_similarity(judges.recognizer, r['image'][[1]], other['image'][[1]]).mean().item())
+    assert front != pytest.approx(s2['id'], abs=1e-3)
+
+def test_clip_pixels_match_the_processor(judges):
+    from transformers import CLIPImageProcessor
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 64, 64, generator=g) * 2 - 1
+    pv = judges.processor(images=[((i + 1) / 2).permute(1, 2, 0).numpy() for i in x], do_rescale=False, return_tensors='pt').pixel_values
+    assert (clip_pixels(judges.processor, x) - pv).abs().max() < 0.01                                # tiny CLIP: identity up to uint8
+    ip = CLIPImageProcessor(size={'shortest_edge': 24}, crop_size={'height': 24, 'width': 24},
+                            image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711])
+    y = F.interpolate(torch.rand(2, 3, 10, 14, generator=g), size=(40, 56), mode='bilinear') * 2 - 1   # a smooth image, resized and cropped
+    pv = ip(images=[((i + 1) / 2).permute(1, 2, 0).numpy() for i in y], do_rescale=False, return_tensors='pt').pixel_values
+    mine = clip_pixels(ip, y)
+    assert mine.shape == pv.shape and (mine - pv).abs().mean() < 0.02 and (mine - pv).abs().max() < 0.05, (mine - pv).abs().max()
+
+def test_tiny_clip_folder_loads_as_a_transformers_clip(truth):
+    from transformers import pipeline
+    from PIL import Image
+    from headstyle.generator import ASSETS
+    pipe = pipeline('zero-shot-image-classification', model=str(ASSETS/'tinyclip'))
+    im = Image.fromarray(((truth['werewolf']['image'][2, 0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+    assert pipe(im, candidate_labels=['a photo of a person', 'a werewolf', 'a marble statue'])[0]['label'] == 'a werewolf'
+
+def random_judges(root:Path)->Path:
+    "A judges folder of tiny random models built from configs: CLIP, an ONNX recognizer, a TorchScript feature module."
+    from transformers import CLIPImageProcessor
+    from headstyle.judges import make_tiny_clip, TinyID, export_id_onnx
+    from headstyle.prior import build_tokenizer, all_prompts
+    tok = build_tokenizer(all_prompts(), root/'clip')
+    make_tiny_clip(tok, width=32, image_size=32, seed=1).save_pretrained(root/'clip'); tok.save_pretrained(root/'clip')
+    CLIPImageProcessor(size={'shortest_edge': 32}, crop_size={'height': 32, 'width': 32}).save_pretrained(root/'clip')
+    torch.manual_seed(0); export_id_onnx(TinyID(dim=32, width=8).eval(), root/'arcface'/'w600k_tiny.onnx')
+    class Features(torch.nn.Module):
+        def __init__(self):
+            super().__init__(); self.conv = torch.nn.Conv2d(3, 16, 5, 4)
+        def forward(self, x, return_features: bool = False):
+            f = self.conv(x / 255).relu().mean((2, 3))
+            return f if return_features else f.sum(1)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.jit.save(torch.jit.script(Features()), str(root/'inception.pt'))
+    return root
+
+def test_random_judges_from_folders(tmp_path, truth):
+    j = Judges.load(random_judges(tmp_path))
+    assert j.names['features'].endswith('inception.pt') and j.recognizer.taskname == 'recognition'
+    x = truth['statue']
+    ref = fid_features(j, truth['photo']['image'].flatten(0, 1))
+    assert ref.shape == (20, 16)
+    s = score_views(j, x, x, 'a marble statue', ref)
+    assert s['id'] == pytest.approx(1., abs=1e-4) and s['delta_d'] == 0 and math.isfinite(s['fid']) and s['fid'] > 0
+    assert s['clip'] == pytest.approx(clip_score(j, x['image'].flatten(0, 1), 'a marble statue')['score'].mean().item())
+    (tmp_path/'clip'/'preprocessor_config.json').unlink()
+    with pytest.raises(FileNotFoundError, match='lacks preprocessor_config.json'): Judges.load(tmp_path)
+
+def fake_run(folder:Path, G, prompt='a marble statue')->Path:
+    "A checkpoint folder as the stylizer writes it (generator weights, config, stylize.json), for a given generator."
+    from headstyle.generator import save_generator
+    from headstyle.stylize import StylizeConfig
+    save_generator(G, folder/'checkpoints'/'it000010')
+    (folder/'checkpoints'/'it000010'/'stylize.json').write_text(json.dumps(dict(config=asdict(StylizeConfig.preset('tiny', prompt=prompt)), iteration=10)))
+    return folder
+
+def evaluate_cli(*argv):
+    import contextlib, io
+    from headstyle.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try: code = main(list(map(str, argv)))
+        except SystemExit as e: code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+def test_evaluate_command(tmp_path, truth):
+    from headstyle.generator import load_generator
+    from PIL import Image
+    G = load_generator()
+    with torch.no_grad():
+        for n, p in G.backbone.synthesis.named_parameters(): p.add_(torch.randn_like(p) * 0.3 * p.std())
+    fake_run(tmp_path/'runA', G); fake_run(tmp_path/'runB', load_generator())
+    ref = tmp_path/'ref'; ref.mkdir()
+    for i, im in enumerate(truth['statue']['image'].flatten(0, 1)):
+        Image.fromarray(((im + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()).save(ref/f'{i:03d}.png')
+    code, out, err = evaluate_cli('evaluate', tmp_path/'runA', tmp_path/'runB', '--identities', 3, '--reference', ref, '--out', tmp_path/'ev')
+    assert code == 0, err
+    m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
+    assert list(m['runs']) == ['runA', 'runB'] and m['settings']['prompt'] == 'a marble statue' and m['settings']['reference_images'] == 20
+    a, b = m['runs']['runA'], m['runs']['runB']
+    assert b['id'] == pytest.approx(1, abs=1e-4) and b['delta_d'] == 0 and b['fid'] == pytest.approx(m['original']['fid'])
+    assert a['id'] < 0.99 and a['delta_d'] > 0
+    html = (tmp_path/'ev'/'report.html').read_text()
+    assert html.count('<img') == 3 * 3 * 5 and 'ΔD' in html and 'runA' in out
+    assert not list((tmp_path/'ev').glob('.*.tmp'))
+
+def test_evaluate_bad_input(tmp_path):
+    from headstyle.generator import load_generator
+    from PIL import Image
+    run = fake_run(tmp_path/'run', load_generator())
+    (tmp_path/'empty').mkdir(); (tmp_path/'mixed').mkdir(); (tmp_path/'nojudge').mkdir(); (tmp_path/'norun').mkdir()
+    for i, s in enumerate((16, 16, 20)): Image.new('RGB', (s, s)).save(tmp_path/'mixed'/f'{i}.png')
+    cases = {'no stylizer checkpoint': ('evaluate', tmp_path/'norun'),
+             'holds 0 images': ('evaluate', run, '--reference', tmp_path/'empty'),
+             'mixes image sizes': ('evaluate', run, '--reference', tmp_path/'mixed'),
+             'no CLIP folder': ('evaluate', run, '--judges', tmp_path/'nojudge'),
+             'at least 2': ('evaluate', run, '--identities', 1)}
+    for msg, args in cases.items():
+        code, _, err = evaluate_cli(*args, '--out', tmp_path/'out')
+        assert code == 2 and len(err.strip().splitlines()) == 1 and msg in err, (msg, err)
