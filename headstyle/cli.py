@@ -392,7 +392,7 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     metrics['settings'] = dict(prompt=prompt, style=style['original'][0], seed=seed, iterations=iters, methods=list(methods), identities=identities,
                                yaws_deg=[math.degrees(y) for y in INFERENCE_YAWS])
     from headstyle.metrics import Judges, evaluate         # the paper's numbers, as `headstyle evaluate` computes them
-    metrics['paper'] = evaluate(G, {m: gens[m] for m in methods}, ws, prompt, Judges.tiny(), progress=progress)[0]
+    metrics['paper'] = evaluate(G, {m: gens[m] for m in methods}, ws, prompt, Judges.tiny(), reference_identities=16, progress=progress)[0]
     gifs = {n: atomic_write(out/f'turntable-{n}.gif', lambda p, g=g: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), p))
             for n, g in gens.items()}
     try: fig = side_by_side({n: generator_mesh(g, ws[:1], resolution=48) for n, g in gens.items()})

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['DTYPES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'SD15', 'resolve_device', 'resolve_dtype', 'place_guide', 'DepthEstimator',
-           'tiny_depth_anything', 'sd15_models']
+__all__ = ['DTYPES', 'SD15', 'IMAGENET_MEAN', 'IMAGENET_STD', 'resolve_device', 'resolve_dtype', 'sd15_models', 'place_guide',
+           'DepthEstimator', 'tiny_depth_anything']
 
 # %% ../nbs/15_full_scale.ipynb #c006
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -38,6 +38,35 @@ def resolve_dtype(name:str='fp32', # 'fp32', 'fp16' or 'bf16'
     "The torch dtype of a precision name."
     if name not in DTYPES: raise ValueError(f"unknown dtype {name!r}: use {', '.join(DTYPES)}")
     return DTYPES[name]
+
+# %% ../nbs/15_full_scale.ipynb #c021
+SD15 = dict(width=320, vae_width=128, text_width=768, text_layers=12, heads=8)     # Stable Diffusion 1.5 (ViT-L/14 text encoder)
+
+def sd15_models(tokenizer, # a CLIP tokenizer (its length sets the vocabulary and the context)
+                width:int=SD15['width'], # UNet width w: levels (w, 2w, 4w, 4w)
+                vae_width:int=SD15['vae_width'], # VAE width v: levels (v, 2v, 4v, 4v)
+                text_width:int=SD15['text_width'], # text encoder width, also the cross-attention width
+                text_layers:int=SD15['text_layers'], # text encoder layers
+                heads:int=SD15['heads'], # attention heads of the UNet
+                seed:int=0, # seeds the random weights
+               )->tuple: # text_encoder, vae, unet, controlnet
+    "Random models with Stable Diffusion 1.5's layout (SD1.5's sizes by default), and a ControlNet copied from the UNet."
+    from transformers import CLIPTextModel, CLIPTextConfig
+    from diffusers import AutoencoderKL, UNet2DConditionModel, ControlNetModel
+    torch.manual_seed(seed)
+    w, v, groups = width, vae_width, min(32, width, vae_width)
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=text_width, intermediate_size=4 * text_width,
+                                      num_attention_heads=max(1, text_width // 64), num_hidden_layers=text_layers,
+                                      max_position_embeddings=tokenizer.model_max_length, hidden_act='quick_gelu',
+                                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id))
+    vae = AutoencoderKL(block_out_channels=(v, 2 * v, 4 * v, 4 * v), down_block_types=('DownEncoderBlock2D',) * 4,
+                        up_block_types=('UpDecoderBlock2D',) * 4, latent_channels=4, norm_num_groups=groups, layers_per_block=2)
+    unet = UNet2DConditionModel(sample_size=64, block_out_channels=(w, 2 * w, 4 * w, 4 * w), norm_num_groups=groups, layers_per_block=2,
+                                down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
+                                up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3,
+                                attention_head_dim=heads, cross_attention_dim=text_width)
+    cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256) if w >= 64 else (w, w, 2 * w, 2 * w))
+    return te, vae, unet, cn
 
 # %% ../nbs/15_full_scale.ipynb #c009
 def place_guide(guide, # a `headstyle.guidance.Guide`
@@ -105,32 +134,3 @@ def tiny_depth_anything(seed:int=0):
                       image_size=56, out_features=['stage1', 'stage2', 'stage3', 'stage4'], reshape_hidden_states=False)
     return DepthAnythingForDepthEstimation(DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=32, patch_size=14,
                                            neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8)).eval()
-
-# %% ../nbs/15_full_scale.ipynb #c021
-SD15 = dict(width=320, vae_width=128, text_width=768, text_layers=12, heads=8)     # Stable Diffusion 1.5 (ViT-L/14 text encoder)
-
-def sd15_models(tokenizer, # a CLIP tokenizer (its length sets the vocabulary and the context)
-                width:int=SD15['width'], # UNet width w: levels (w, 2w, 4w, 4w)
-                vae_width:int=SD15['vae_width'], # VAE width v: levels (v, 2v, 4v, 4v)
-                text_width:int=SD15['text_width'], # text encoder width, also the cross-attention width
-                text_layers:int=SD15['text_layers'], # text encoder layers
-                heads:int=SD15['heads'], # attention heads of the UNet
-                seed:int=0, # seeds the random weights
-               )->tuple: # text_encoder, vae, unet, controlnet
-    "Random models with Stable Diffusion 1.5's layout (SD1.5's sizes by default), and a ControlNet copied from the UNet."
-    from transformers import CLIPTextModel, CLIPTextConfig
-    from diffusers import AutoencoderKL, UNet2DConditionModel, ControlNetModel
-    torch.manual_seed(seed)
-    w, v, groups = width, vae_width, min(32, width, vae_width)
-    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=text_width, intermediate_size=4 * text_width,
-                                      num_attention_heads=max(1, text_width // 64), num_hidden_layers=text_layers,
-                                      max_position_embeddings=tokenizer.model_max_length, hidden_act='quick_gelu',
-                                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id))
-    vae = AutoencoderKL(block_out_channels=(v, 2 * v, 4 * v, 4 * v), down_block_types=('DownEncoderBlock2D',) * 4,
-                        up_block_types=('UpDecoderBlock2D',) * 4, latent_channels=4, norm_num_groups=groups, layers_per_block=2)
-    unet = UNet2DConditionModel(sample_size=64, block_out_channels=(w, 2 * w, 4 * w, 4 * w), norm_num_groups=groups, layers_per_block=2,
-                                down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
-                                up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3,
-                                attention_head_dim=heads, cross_attention_dim=text_width)
-    cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256) if w >= 64 else (w, w, 2 * w, 2 * w))
-    return te, vae, unet, cn
