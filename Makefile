@@ -57,4 +57,5 @@ docs: install
 # re-run every notebook and store its outputs (the docs show them; `#| slow` cells are skipped), then clean
 nbs: install
 	OMP_NUM_THREADS=1 $(PY) tools/run_nbs.py
+	$(PY) tools/tidy_outputs.py
 	$(BIN)/nbdev_clean

@@ -433,11 +433,11 @@ def evaluate_runs(runs, # stylizer checkpoint folders or run folders
                  )->tuple[dict, dict]: # numbers, renders
     "Grade saved stylizer runs against the original generator."
     import json
-    from headstyle.stylize import find_checkpoint, StylizeConfig
+    from headstyle.stylize import find_checkpoint, StylizeConfig, RENDER_FILES
     from headstyle.generator import load_generator
     if identities < 2: raise ValueError(f"diversity compares identities: --identities must be at least 2, got {identities}")
     if not runs: raise ValueError("name at least one run to evaluate")
-    ckpts = [find_checkpoint(r).resolve() for r in runs]
+    ckpts = [find_checkpoint(r, need=RENDER_FILES).resolve() for r in runs]
     configs = [StylizeConfig.from_json(json.dumps(json.loads((c/'stylize.json').read_text())['config'])) for c in ckpts]
     if prompt is None:
         if len(ps := {c.prompt for c in configs}) > 1: raise ValueError(f"the runs were made for different prompts ({', '.join(map(repr, sorted(ps)))}); pass --prompt")

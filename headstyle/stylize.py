@@ -17,11 +17,11 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
                        to_grid, grid_views, depth_control)
 
 # %% auto #0
-__all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'PREVIEW_YAWS', 'StylizeConfig',
-           'is_trainable', 'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss',
-           'default_perceptual', 'ldis', 'generator_fingerprint', 'Stylizer', 'seeded_global_rng', 'atomic_write',
-           'optimizer_to_safe', 'optimizer_from_safe', 'clean_stale', 'list_checkpoints', 'prune_checkpoints',
-           'find_checkpoint', 'Interrupted', 'stop_signals']
+__all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'RENDER_FILES', 'PREVIEW_YAWS',
+           'StylizeConfig', 'is_trainable', 'trainable_parameters', 'freeze_for_stylization', 'param_groups',
+           'tweedie_loss', 'default_perceptual', 'ldis', 'generator_fingerprint', 'Stylizer', 'seeded_global_rng',
+           'atomic_write', 'optimizer_to_safe', 'optimizer_from_safe', 'clean_stale', 'list_checkpoints',
+           'prune_checkpoints', 'find_checkpoint', 'Interrupted', 'stop_signals']
 
 # %% ../nbs/10_stylize.ipynb #c006
 _KINDS = {'int': 'an integer', 'float': 'a finite number', 'bool': 'true or false', 'str': 'a string',
@@ -543,12 +543,13 @@ def save(self:Stylizer, folder=None, # checkpoint folder; None: out/checkpoints/
 # %% ../nbs/10_stylize.ipynb #c046
 def list_checkpoints(folder, # a run folder holding checkpoints/it*/
                      warn:bool=True, # warn about unfinished checkpoint folders, which are skipped
+                     need=CHECKPOINT_FILES, # the files a checkpoint must have (rendering needs only the weights)
                     )->list: # finished checkpoint folders, by iteration number
     "The finished checkpoints of a run, oldest first (ordered by iteration number, not by name)."
     found = []
     for d in (Path(folder) / 'checkpoints').glob('it*'):
         if not (m := re.fullmatch(r'it(\d+)', d.name)) or not d.is_dir(): continue
-        if missing := [f for f in CHECKPOINT_FILES if not (d / f).is_file()]:
+        if missing := [f for f in need if not (d / f).is_file()]:
             if warn: warnings.warn(f"skipping the unfinished checkpoint {d} (no {', '.join(missing)})")
             continue
         found.append((int(m.group(1)), d))
@@ -565,12 +566,15 @@ def prune_checkpoints(folder, # a run folder
     for d in old: shutil.rmtree(d)
     return old
 
+RENDER_FILES = ('model.safetensors',)   # what rendering a checkpoint needs
+
 def find_checkpoint(folder, # a checkpoint folder, or a run folder holding checkpoints/it*/
+                    need=CHECKPOINT_FILES, # the files it must have: all to resume, `RENDER_FILES` to render
                    )->Path: # the checkpoint folder
     "The checkpoint in `folder`, or the latest finished one under `folder/checkpoints`."
     folder = Path(folder)
     if (folder / 'stylize.json').exists(): return folder
-    if not (done := list_checkpoints(folder)):
+    if not (done := list_checkpoints(folder, need=need)):
         raise FileNotFoundError(f"no stylizer checkpoint at {folder} (expected stylize.json, or checkpoints/it*/stylize.json)")
     return done[-1]
 

@@ -62,3 +62,8 @@ def test_cameras_page_screenshot(docs, tmp_path):
 def test_one_quarto_config():
     "nbdev reads nbs/_quarto.yml; it is the top-level _quarto.yml."
     assert (ROOT/'nbs'/'_quarto.yml').resolve() == (ROOT/'_quarto.yml').resolve()
+
+def test_stored_outputs_are_tidy():
+    "No progress bars, library advisories or temporary paths in the outputs the docs show (`python tools/tidy_outputs.py` fixes them)."
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'tidy_outputs.py'), '--check'], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout
