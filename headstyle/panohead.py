@@ -15,10 +15,10 @@ from torch import Tensor
 # %% auto #0
 __all__ = ['fir_kernel', 'fir_filter', 'upsample2x', 'conv2d_up', 'bias_act', 'modulated_conv2d', 'FullyConnectedLayer',
            'normalize_2nd_moment', 'MappingNetwork', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock',
-           'SynthesisNetwork', 'Generator', 'SuperResolution', 'camera_rays', 'sample_trigrid', 'OSGDecoder',
-           'composite', 'importance_depths', 'render_trigrid', 'PanoHeadGenerator', 'small_config', 'UnsafePickleError',
-           'Record', 'PanoHeadUnpickler', 'record_state_dict', 'read_panohead_pickle', 'save_panohead', 'load_panohead',
-           'convert_panohead', 'load_any_generator']
+           'SynthesisNetwork', 'Generator', 'resize', 'SuperResolution', 'camera_rays', 'sample_trigrid', 'OSGDecoder',
+           'composite', 'importance_depths', 'render_trigrid', 'PanoHeadGenerator', 'panohead_config', 'small_config',
+           'UnsafePickleError', 'Record', 'PanoHeadUnpickler', 'record_state_dict', 'read_panohead_pickle',
+           'save_panohead', 'load_panohead', 'convert_panohead', 'load_any_generator']
 
 # %% ../nbs/15b_panohead.ipynb #p006
 def fir_kernel(taps=(1, 3, 3, 1), # 1-D filter taps
@@ -264,7 +264,6 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws:Tensor, # (B, num_ws, w_dim)
                 **block_kwargs)->Tensor: # (B, img_channels, img_resolution, img_resolution)
         if ws.ndim != 3 or ws.shape[1] != self.num_ws: raise ValueError(f"expected ws of shape (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        ws = ws.float() if ws.dtype == torch.float16 else ws
         x = img = None; i = 0
         for r in self.block_resolutions:
             b = getattr(self, f'b{r}')
@@ -285,6 +284,13 @@ class Generator(nn.Module):
 _SR = {  # name: (output side, input side, (block0 channels, block0 up), (block1 channels), register a filter buffer)
     'SuperresolutionHybrid8XDC': (512, 128, (256, 2), 128, False), 'SuperresolutionHybrid8X': (512, 128, (128, 2), 64, True),
     'SuperresolutionHybrid4X': (256, 128, (128, 1), 64, True), 'SuperresolutionHybrid2X': (128, 64, (128, 1), 64, True)}
+
+def resize(x:Tensor, # (B, C, H, W)
+           n:int, # output side
+           antialias:bool=True, # low-pass when shrinking
+          )->Tensor: # (B, C, n, n), computed in fp32 (antialiased resizing has no bf16 kernel on CPU)
+    "Bilinear resize (half-pixel centres)."
+    return F.interpolate(x.float(), size=(n, n), mode='bilinear', align_corners=False, antialias=antialias).to(x.dtype)
 
 class SuperResolution(nn.Module):
     "The hybrid super-resolution modules of EG3D/PanoHead (one class; `kind` picks the official layout)."
@@ -309,9 +315,7 @@ class SuperResolution(nn.Module):
         ws = ws[:, -1:].repeat(1, 3, 1)
         n = self.input_resolution
         grow = x.shape[-1] < n if self.kind == 'SuperresolutionHybrid4X' else x.shape[-1] != n
-        if grow:
-            x = F.interpolate(x, size=(n, n), mode='bilinear', align_corners=False, antialias=self.sr_antialias)
-            rgb = F.interpolate(rgb, size=(n, n), mode='bilinear', align_corners=False, antialias=self.sr_antialias)
+        if grow: x, rgb = resize(x, n, self.sr_antialias), resize(rgb, n, self.sr_antialias)
         x, rgb = self.block0(x, rgb, ws, **block_kwargs)
         return self.block1(x, rgb, ws, **block_kwargs)[1]
 
@@ -342,9 +346,9 @@ def sample_trigrid(planes:Tensor, # (B, 3, 32*D, R, R) tri-grid
     B, _, CD, R, _ = planes.shape
     q = points * (2 / box_warp)
     q = torch.stack([q, q[..., [0, 2, 1]], q[..., [1, 2, 0]]], 1)   # (B, 3, P, 3)
-    f = F.grid_sample(planes.reshape(B * 3, CD // depth, depth, R, R), q.reshape(B * 3, 1, 1, -1, 3).to(planes),
-                      mode='bilinear', padding_mode='zeros', align_corners=False)        # (B*3, C, 1, 1, P)
-    return f.reshape(B, 3, CD // depth, -1).transpose(2, 3)
+    f = F.grid_sample(planes.reshape(B * 3, CD // depth, depth, R, R).float(), q.reshape(B * 3, 1, 1, -1, 3).float(),
+                      mode='bilinear', padding_mode='zeros', align_corners=False)        # (B*3, C, 1, 1, P), in fp32
+    return f.reshape(B, 3, CD // depth, -1).transpose(2, 3).to(planes.dtype)
 
 class OSGDecoder(nn.Module):
     "Mean of the three samples -> FC -> softplus -> FC: density and 32 features."
@@ -427,7 +431,7 @@ def render_trigrid(planes:Tensor, # (B, 3, 32*D, R, R)
         if triplane_crop:
             inside = (x[..., [0, 2]].abs() <= opts['box_warp'] / 2 - triplane_crop).all(-1, keepdim=True)
             sigma = torch.where(inside, sigma, torch.full_like(sigma, -1e3))
-        return out['rgb'].reshape(B, M, n, -1), sigma.reshape(B, M, n, 1)
+        return out['rgb'].reshape(B, M, n, -1).float(), sigma.reshape(B, M, n, 1).float()   # composited in fp32
 
     col, sig = field(d)
     if opts['depth_resolution_importance'] > 0:
@@ -511,17 +515,17 @@ class PanoHeadGenerator(nn.Module):
         res = neural_rendering_resolution or self.neural_rendering_resolution
         rk = self.rendering_kwargs
         planes = self.triplanes(ws, noise_mode, generator)
-        origins, dirs = camera_rays(c.to(ws), res)
+        origins, dirs = camera_rays(c.to(ws.device, torch.float32), res)   # rays and depths in fp32 whatever the weights
         feat, depth, w = render_trigrid(planes, self.decoder, origins, dirs, rk, generator)
         B = len(ws)
         img = lambda t: t.transpose(1, 2).reshape(B, -1, res, res)
-        feat, depth, w = img(feat), img(depth), img(w)
+        feat, depth, w = img(feat).to(ws.dtype), img(depth).to(ws.dtype), img(w).to(ws.dtype)
         if self.decoder.activation == 'sigmoid': feat = feat * 2 - 1
         if self.bcg_synthesis is not None and background:
             n = self.bcg_synthesis.num_ws
             wb = ws[:, :n] if ws.shape[1] >= n else torch.cat([ws, ws[:, -1:].repeat(1, n - ws.shape[1], 1)], 1)
             bg = self.bcg_synthesis(wb, noise_mode=noise_mode, generator=generator)
-            bg = F.interpolate(bg, size=feat.shape[2:], mode='bilinear', align_corners=False, antialias=rk['sr_antialias'])
+            bg = resize(bg, feat.shape[-1], rk['sr_antialias'])
             feat = feat + (1 - w) * bg
         raw = self.torgb(feat, ws[:, -1], fused_modconv=False) if self.torgb is not None else feat[:, :3]
         image = self.superresolution(raw, feat, ws, noise_mode=rk['superresolution_noise_mode'], generator=generator)
@@ -536,29 +540,39 @@ class PanoHeadGenerator(nn.Module):
         return self.synthesis(ws, c2, **kwargs)
 
 # %% ../nbs/15b_panohead.ipynb #p022
-def small_config(channel_base:int=512, # backbone channels: min(base / resolution, max)
-                 channel_max:int=32, # widest backbone layer
-                 triplane_size:int=32, # tri-grid side R
-                 sr:str='SuperresolutionHybrid2X', # super-resolution module
-                 samples:int=12, # stratified and importance samples per ray
-                 use_background:bool=True, # the background network
-                 neural_rendering_resolution:int=32, # raw render side
-                )->dict: # a PanoHeadGenerator config
-    "PanoHead's official configuration with narrow layers, for tests and CPU demos."
+def panohead_config(channel_base:int=32768, # backbone channels at resolution r: min(base / r, max)
+                    channel_max:int=512, # widest backbone layer
+                    triplane_size:int=256, # tri-grid side R
+                    sr:str='SuperresolutionHybrid8XDC', # super-resolution module (sets the output side)
+                    samples:int=48, # stratified and importance samples per ray
+                    use_background:bool=True, # the background network
+                    neural_rendering_resolution:int=64, # raw render side
+                    use_torgb_raw:bool=True, # raw image through a ToRGB layer (the release) or the first 3 features
+                    decoder_activation:str='none', # 'none' (the release), 'sigmoid' (EG3D) or 'lrelu'
+                    map_depth:int=2, # mapping layers
+                   )->dict: # a PanoHeadGenerator config: the official init kwargs
+    "PanoHead's official generator configuration."
     img = {'SuperresolutionHybrid2X': 128, 'SuperresolutionHybrid4X': 256}.get(sr, 512)
     rk = dict(image_resolution=img, disparity_space_sampling=False, clamp_mode='softplus', superresolution_module='training.superresolution.' + sr,
               c_gen_conditioning_zero=False, gpc_reg_prob=0.7, c_scale=1.0, superresolution_noise_mode='none', density_reg=0.0,
-              density_reg_p_dist=0.004, reg_type='l1', decoder_lr_mul=1.0, decoder_activation='sigmoid', use_torgb_raw=False,
+              density_reg_p_dist=0.004, reg_type='l1', decoder_lr_mul=1.0, decoder_activation=decoder_activation, use_torgb_raw=use_torgb_raw,
               triplane_size=triplane_size, triplane_depth=3, trans_reg=10, use_background=use_background, sr_antialias=True,
               depth_resolution=samples, depth_resolution_importance=samples, ray_start=2.25, ray_end=3.3, box_warp=1,
               avg_camera_radius=2.7, avg_camera_pivot=[0, 0, 0.2])
     return dict(z_dim=512, c_dim=25, w_dim=512, img_resolution=img, img_channels=3, sr_num_fp16_res=4,
-                mapping_kwargs=dict(num_layers=2), rendering_kwargs=rk,
+                mapping_kwargs=dict(num_layers=map_depth), rendering_kwargs=rk,
                 sr_kwargs=dict(channel_base=channel_base, channel_max=channel_max, fused_modconv_default='inference_only'),
                 channel_base=channel_base, channel_max=channel_max, fused_modconv_default='inference_only', num_fp16_res=0,
                 conv_clamp=None, architecture='skip', neural_rendering_resolution=neural_rendering_resolution)
 
-# %% ../nbs/15b_panohead.ipynb #p025
+def small_config(channel_base:int=512, channel_max:int=32, triplane_size:int=32, # narrow backbone and tri-grid
+                 sr:str='SuperresolutionHybrid2X', samples:int=12, neural_rendering_resolution:int=32, # cheap rendering
+                 **kwargs, # other panohead_config arguments
+                )->dict:
+    "PanoHead's official configuration with narrow layers, for tests and CPU demos."
+    return panohead_config(channel_base, channel_max, triplane_size, sr, samples, neural_rendering_resolution=neural_rendering_resolution, **kwargs)
+
+# %% ../nbs/15b_panohead.ipynb #p027
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
     "The pickle names something the PanoHead reader does not admit; nothing of it was executed."
 
@@ -638,7 +652,7 @@ class PanoHeadUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid): raise UnsafePickleError(f"refused persistent id {pid!r}")
 
-# %% ../nbs/15b_panohead.ipynb #p026
+# %% ../nbs/15b_panohead.ipynb #p028
 def record_state_dict(rec:Record, # a module record
                       prefix:str='', # name prefix
                      )->dict: # name -> tensor, as nn.Module.state_dict would list them
@@ -674,7 +688,7 @@ def read_panohead_pickle(path, # the official .pkl
     if isinstance(nrr, int): cfg['neural_rendering_resolution'] = nrr
     return _plain(cfg), record_state_dict(rec)
 
-# %% ../nbs/15b_panohead.ipynb #p028
+# %% ../nbs/15b_panohead.ipynb #p030
 def save_panohead(G:PanoHeadGenerator, # the generator
                   folder, # output folder (created)
                  )->Path: # the folder
