@@ -4,7 +4,7 @@
 
 # %% ../nbs/15b_panohead.ipynb #p003
 from __future__ import annotations
-import io, json, math, pickle, re
+import io, json, math, pickle, re, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -613,7 +613,13 @@ def _np_scalar(dt, data):
 
 def _storage_from_bytes(b):
     if not isinstance(b, (bytes, bytearray)): raise UnsafePickleError("refused a tensor storage that is not bytes")
-    return torch.load(io.BytesIO(b), weights_only=True, map_location='cpu')
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')      # TypedStorage deprecation
+            s = torch.load(io.BytesIO(b), weights_only=True, map_location='cpu')
+    except pickle.UnpicklingError as e: raise UnsafePickleError(f"refused a tensor storage: {str(e).splitlines()[0]}") from None
+    if not isinstance(s, (torch.storage.TypedStorage, torch.UntypedStorage)): raise UnsafePickleError(f"refused a tensor storage that holds a {type(s).__name__}")
+    return s
 
 def _tensor(storage, offset, size, stride, requires_grad=False, hooks=None, *rest):
     if not isinstance(storage, (torch.storage.TypedStorage, torch.UntypedStorage)): raise UnsafePickleError("refused a tensor built from something other than a storage")

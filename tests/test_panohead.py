@@ -270,12 +270,18 @@ class _System:
 class _Eval:
     def __reduce__(self): return (eval, ('1+1',))
 class Unknown: pass
+class _BadStorage:      # a tensor storage whose bytes are a torch.save of an os.system call
+    def __reduce__(self):
+        import io
+        b = io.BytesIO(); torch.save(_System(), b, _use_new_zipfile_serialization=False)
+        return (torch.storage._load_from_bytes, (b.getvalue(),))
 
 @pytest.mark.parametrize('payload,match', [
     ({'G_ema': _System()}, r'refused global (posix|os)\.system'),
     ({'G_ema': _Eval()}, r'refused global builtins\.eval'),
     ({'G_ema': Unknown()}, r'refused global test_panohead\.Unknown'),
     ({'G_ema': subprocess.CompletedProcess}, r'refused global subprocess\.CompletedProcess'),
+    ({'G_ema': _BadStorage()}, r'refused a tensor storage'),
 ])
 def test_hostile_pickles_are_refused(tmp_path, payload, match):
     p = tmp_path/'bad.pkl'
