@@ -57,7 +57,7 @@ def conv2d_up(x:Tensor, # (B, groups*I, H, W)
     O, I, kh, kw = w.shape
     wt = w.reshape(groups, O // groups, I, kh, kw).transpose(1, 2).reshape(groups * I, O // groups, kh, kw)
     y = F.conv_transpose2d(x, wt, stride=2, groups=groups)   # (B, O, 2H + kh - 2, ...)
-    p = (kw - 1) // 2 + 0
+    p = (kw - 1) // 2
     return fir_filter(y, k, (p, p, p, p), 4.)
 
 def bias_act(x:Tensor, # (B, C, ...) or (B, C)
@@ -234,7 +234,7 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x:Tensor|None, img:Tensor|None, # features and image of the previous block (None for the first)
                 ws:Tensor, # (B, num_conv + num_torgb, w_dim)
-                fused_modconv=None, noise_mode:str='random', generator=None, **_)->tuple:
+                fused_modconv=None, noise_mode:str='const', generator=None, **_)->tuple:
         fused = _fused(self.fused_modconv_default if fused_modconv is None else fused_modconv, self.training)
         w = iter(ws.unbind(1))
         if self.in_channels == 0: x = self.const[None].repeat(ws.shape[0], 1, 1, 1).to(ws)

@@ -172,6 +172,32 @@ def test_determinism_and_background_switch(G):
     assert (a['image'] - d['image']).abs().max() > 1e-4 and (a['image_depth'] - d['image_depth']).abs().max() > 1e-5
     assert torch.equal(nb['image_mask'], wb['image_mask']) and (nb['image_raw'] - wb['image_raw']).abs().max() > 1e-3
 
+def test_backbone_defaults_to_const_noise(G):
+    ws = G.mapping(*_inputs())
+    with torch.no_grad(): assert torch.equal(G.backbone.synthesis(ws), G.backbone.synthesis(ws))   # LDIS compares two such calls
+
+def test_load_any_generator_reads_toy_folders(tmp_path):
+    from headstyle.generator import TriPlaneGenerator, save_generator
+    save_generator(TriPlaneGenerator(channels=(16, 16, 16, 16, 16), w_dim=16, plane_channels=8, sr_channels=8), tmp_path/'toy')
+    assert type(load_any_generator(tmp_path/'toy')) is TriPlaneGenerator
+
+@pytest.mark.parametrize('preset', ['paper'])
+def test_stylizer_paper_preset_step(G, tmp_path, preset):
+    "One iteration of the paper preset (grid before SR, 256 tiles, LDIS, mirror) on the small PanoHead."
+    from headstyle.stylize import Stylizer, StylizeConfig
+    from tiny_sd import make_guides
+    edge, depth = make_guides(tmp_path/'tok')
+    G = copy.deepcopy(G)
+    with torch.no_grad():
+        for n, p in G.named_parameters():
+            if 'torgb.weight' in n: p.mul_(0.05)
+    cfg = StylizeConfig.preset(preset, prompt='a marble statue', iterations=1, preview_samples=1, seed=5, perceptual_weight=0.)
+    st = Stylizer(G, edge, depth, config=cfg, perceptual=None)
+    before = {k: v.clone() for k, v in st.params.items()}
+    st.step()
+    assert any(not torch.equal(v, before[k]) for k, v in st.params.items())
+    assert all(torch.isfinite(v).all() for v in st.params.values())
+
 def test_bf16_close_to_fp32(G):
     z, c = _inputs(1)
     Gb = copy.deepcopy(G).to(torch.bfloat16)
