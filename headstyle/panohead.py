@@ -13,274 +13,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['fir_kernel', 'fir_filter', 'upsample2x', 'conv2d_up', 'bias_act', 'modulated_conv2d', 'FullyConnectedLayer',
-           'normalize_2nd_moment', 'MappingNetwork', 'SynthesisLayer', 'ToRGBLayer', 'SynthesisBlock',
-           'SynthesisNetwork', 'Generator', 'resize', 'SuperResolution', 'camera_rays', 'sample_trigrid', 'OSGDecoder',
-           'composite', 'importance_depths', 'render_trigrid', 'PanoHeadGenerator', 'panohead_config', 'small_config',
-           'UnsafePickleError', 'Record', 'PanoHeadUnpickler', 'record_state_dict', 'read_panohead_pickle',
-           'save_panohead', 'load_panohead', 'convert_panohead', 'load_any_generator']
+__all__ = ['resize', 'SuperResolution', 'camera_rays', 'sample_trigrid', 'OSGDecoder', 'composite', 'importance_depths',
+           'render_trigrid', 'PanoHeadGenerator', 'panohead_config', 'small_config', 'UnsafePickleError', 'Record',
+           'PanoHeadUnpickler', 'record_state_dict', 'read_panohead_pickle', 'save_panohead', 'load_panohead',
+           'convert_panohead', 'load_any_generator']
 
 # %% ../nbs/15b_panohead.ipynb #p006
-def fir_kernel(taps=(1, 3, 3, 1), # 1-D filter taps
-              )->Tensor: # (k, k) separable low-pass kernel summing to 1
-    "The 2-D FIR kernel of StyleGAN2's resampling: outer product of the taps, normalized."
-    t = torch.as_tensor(taps, dtype=torch.float32)
-    k = torch.outer(t, t)
-    return k / k.sum()
+from .stylegan2 import (fir_kernel, FullyConnectedLayer, MappingNetwork, SynthesisBlock, SynthesisNetwork, ToRGBLayer,
+                                 Generator)
 
-def fir_filter(x:Tensor, # (B, C, H, W)
-               k:Tensor, # (k, k) kernel
-               pad:tuple, # (left, right, top, bottom) zero padding
-               gain:float=1., # scale of the result
-              )->Tensor: # (B, C, H + top + bottom - k + 1, W + left + right - k + 1)
-    "Depthwise convolution of every channel with the (flipped) kernel."
-    C = x.shape[1]
-    w = (k.flip([0, 1]) * gain).to(x)[None, None].expand(C, 1, *k.shape)
-    return F.conv2d(F.pad(x, pad), w, groups=C)
-
-def upsample2x(x:Tensor, # (B, C, H, W)
-               k:Tensor, # (4, 4) low-pass kernel
-              )->Tensor: # (B, C, 2H, 2W)
-    "Zero insertion then low-pass filtering (gain 4)."
-    B, C, H, W = x.shape
-    z = x.new_zeros(B, C, H, 2, W, 2)
-    z[:, :, :, 0, :, 0] = x
-    return fir_filter(z.reshape(B, C, 2 * H, 2 * W), k, (2, 1, 2, 1), 4.)
-
-def conv2d_up(x:Tensor, # (B, groups*I, H, W)
-              w:Tensor, # (groups*O, I, k, k) kernel
-              k:Tensor|None, # (4, 4) low-pass kernel; None: no up-sampling
-              groups:int=1, # grouped convolution (one group per sample when fused)
-             )->Tensor: # (B, groups*O, H, W), or 2H x 2W when up-sampling
-    "A 'same' convolution, or a 2x up-sampling convolution: transposed convolution with stride 2, then the low-pass filter."
-    if k is None: return F.conv2d(x, w, padding=w.shape[-1] // 2, groups=groups)
-    O, I, kh, kw = w.shape
-    wt = w.reshape(groups, O // groups, I, kh, kw).transpose(1, 2).reshape(groups * I, O // groups, kh, kw)
-    y = F.conv_transpose2d(x, wt, stride=2, groups=groups)   # (B, O, 2H + kh - 2, ...)
-    p = (kw - 1) // 2
-    return fir_filter(y, k, (p, p, p, p), 4.)
-
-def bias_act(x:Tensor, # (B, C, ...) or (B, C)
-             b:Tensor|None, # (C,) bias
-             act:str='linear', # 'linear' or 'lrelu'
-             gain:float|None=None, # scale after the activation (default: sqrt 2 for lrelu)
-             clamp:float|None=None, # clamp to +-clamp after scaling
-            )->Tensor:
-    "Bias, activation, gain, clamp: the epilogue of every StyleGAN2 layer."
-    if b is not None: x = x + b.to(x).reshape(1, -1, *([1] * (x.ndim - 2)))
-    if act == 'lrelu': x = F.leaky_relu(x, 0.2)
-    elif act == 'relu': x = F.relu(x)
-    elif act != 'linear': raise ValueError(f"unsupported activation {act!r}")
-    g = gain if gain is not None else (math.sqrt(2) if act in ('lrelu', 'relu') else 1.)
-    if g != 1: x = x * g
-    return x if clamp is None else x.clamp(-clamp, clamp)
-
-def modulated_conv2d(x:Tensor, # (B, I, H, W)
-                     weight:Tensor, # (O, I, k, k)
-                     styles:Tensor, # (B, I) per-sample input scales
-                     noise:Tensor|None=None, # broadcastable to (B, O, H', W'), added after the convolution
-                     up_kernel:Tensor|None=None, # (4, 4) low-pass kernel to up-sample 2x; None: no up-sampling
-                     demodulate:bool=True, # normalize each output channel of the modulated kernel
-                     fused:bool=True, # one grouped convolution with per-sample kernels, or scale activations around a shared one
-                    )->Tensor: # (B, O, H', W')
-    "StyleGAN2's modulated (and demodulated) convolution."
-    B, I = styles.shape
-    wm = weight[None] * styles[:, None, :, None, None]                 # (B, O, I, k, k)
-    d = (wm.square().sum([2, 3, 4]) + 1e-8).rsqrt() if demodulate else None   # (B, O)
-    if fused:
-        if d is not None: wm = wm * d[:, :, None, None, None]
-        y = conv2d_up(x.reshape(1, -1, *x.shape[2:]), wm.reshape(-1, I, *weight.shape[2:]).to(x), up_kernel, groups=B)
-        y = y.reshape(B, -1, *y.shape[2:])
-        return y if noise is None else y + noise
-    y = conv2d_up(x * styles.to(x)[:, :, None, None], weight.to(x), up_kernel)
-    if d is not None: y = y * d.to(x)[:, :, None, None]
-    return y if noise is None else y + noise
-
-# %% ../nbs/15b_panohead.ipynb #p010
-class FullyConnectedLayer(nn.Module):
-    "Equalized-learning-rate linear layer with an optional activation."
-    def __init__(self, in_features:int, # input width
-                 out_features:int, # output width
-                 bias:bool=True, # add a bias
-                 activation:str='linear', # 'linear' or 'lrelu'
-                 lr_multiplier:float=1., # learning-rate multiplier (scales weight and bias at run time)
-                 bias_init:float=0., # initial bias
-                ):
-        super().__init__()
-        self.activation = activation
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
-        self.weight_gain, self.bias_gain = lr_multiplier / math.sqrt(in_features), lr_multiplier
-
-    def forward(self, x:Tensor, # (B, in_features)
-               )->Tensor: # (B, out_features)
-        w = self.weight.to(x) * self.weight_gain
-        b = None if self.bias is None else self.bias.to(x) * self.bias_gain
-        if self.activation == 'linear': return F.linear(x, w, b)
-        return bias_act(x.matmul(w.t()), b, self.activation)
-
-def normalize_2nd_moment(x:Tensor, eps:float=1e-8)->Tensor:
-    "Scale each row to unit root-mean-square."
-    return x * (x.square().mean(1, keepdim=True) + eps).rsqrt()
-
-class MappingNetwork(nn.Module):
-    "z (and camera) -> w, broadcast to num_ws codes, with truncation towards the running mean w_avg."
-    def __init__(self, z_dim:int, c_dim:int, w_dim:int, num_ws:int|None, # widths; number of codes
-                 num_layers:int=8, # fully connected layers
-                 embed_features:int|None=None, layer_features:int|None=None, # widths of the camera embedding and hidden layers
-                 activation:str='lrelu', last_activation:str|None=None, # activations
-                 lr_multiplier:float=0.01, w_avg_beta:float|None=0.998, # as in the official config
-                ):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.num_layers = z_dim, c_dim, w_dim, num_ws, num_layers
-        embed_features = 0 if c_dim == 0 else (w_dim if embed_features is None else embed_features)
-        layer_features = w_dim if layer_features is None else layer_features
-        widths = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
-        if c_dim > 0: self.embed = FullyConnectedLayer(c_dim, embed_features)
-        for i in range(num_layers):
-            act = last_activation if (i == num_layers - 1 and last_activation) else activation
-            setattr(self, f'fc{i}', FullyConnectedLayer(widths[i], widths[i + 1], activation=act, lr_multiplier=lr_multiplier))
-        if num_ws is not None and w_avg_beta is not None: self.register_buffer('w_avg', torch.zeros(w_dim))
-
-    def forward(self, z:Tensor, # (B, z_dim)
-                c:Tensor, # (B, c_dim)
-                truncation_psi:float=1, # 1: no truncation
-                truncation_cutoff:int|None=None, # truncate only the first codes
-                update_emas:bool=False, # unused (no training statistics here)
-               )->Tensor: # (B, num_ws, w_dim)
-        x = normalize_2nd_moment(z.float()) if self.z_dim > 0 else None
-        if self.c_dim > 0:
-            y = normalize_2nd_moment(self.embed(c.float()))
-            x = y if x is None else torch.cat([x, y], 1)
-        for i in range(self.num_layers): x = getattr(self, f'fc{i}')(x)
-        if self.num_ws is not None: x = x[:, None].repeat(1, self.num_ws, 1)
-        if truncation_psi != 1:
-            n = x.shape[1] if (self.num_ws is None or truncation_cutoff is None) else truncation_cutoff
-            x = torch.cat([self.w_avg.lerp(x[:, :n], truncation_psi), x[:, n:]], 1) if x.ndim == 3 else self.w_avg.lerp(x, truncation_psi)
-        return x
-
-# %% ../nbs/15b_panohead.ipynb #p011
-def _fused(mode, training:bool)->bool:
-    "The official `fused_modconv_default`: True, False, or 'inference_only' (fused in eval mode)."
-    return (not training) if mode == 'inference_only' else bool(mode)
-
-class SynthesisLayer(nn.Module):
-    "Modulated 3x3 convolution (optionally up-sampling 2x), noise, bias, leaky ReLU."
-    def __init__(self, in_channels:int, out_channels:int, w_dim:int, resolution:int, # widths; output side
-                 kernel_size:int=3, up:int=1, use_noise:bool=True, activation:str='lrelu', # up: 1 or 2
-                 resample_filter=(1, 3, 3, 1), conv_clamp:float|None=None, channels_last:bool=False, # official options
-                ):
-        super().__init__()
-        self.resolution, self.up, self.use_noise, self.activation, self.conv_clamp = resolution, up, use_noise, activation, conv_clamp
-        self.register_buffer('resample_filter', fir_kernel(resample_filter))
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
-        if use_noise:
-            self.register_buffer('noise_const', torch.randn(resolution, resolution))
-            self.noise_strength = nn.Parameter(torch.zeros([]))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-
-    def forward(self, x:Tensor, # (B, in_channels, resolution / up, resolution / up)
-                w:Tensor, # (B, w_dim)
-                noise_mode:str='random', # 'random', 'const' or 'none'
-                fused_modconv:bool=True, gain:float=1, # fused kernels; extra gain
-                generator:torch.Generator|None=None, # seeds the random noise
-               )->Tensor: # (B, out_channels, resolution, resolution)
-        if noise_mode not in ('random', 'const', 'none'): raise ValueError(f"noise_mode must be 'random', 'const' or 'none', got {noise_mode!r}")
-        noise = None
-        if self.use_noise and noise_mode == 'random':
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, generator=generator, device=x.device, dtype=x.dtype) * self.noise_strength
-        elif self.use_noise and noise_mode == 'const': noise = self.noise_const * self.noise_strength
-        x = modulated_conv2d(x, self.weight, self.affine(w), noise, self.resample_filter if self.up == 2 else None, fused=fused_modconv)
-        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        return bias_act(x, self.bias, self.activation, math.sqrt(2) * gain if self.activation != 'linear' else gain, clamp)
-
-class ToRGBLayer(nn.Module):
-    "Modulated 1x1 convolution without demodulation: features -> output channels."
-    def __init__(self, in_channels:int, out_channels:int, w_dim:int, kernel_size:int=1, conv_clamp:float|None=None, channels_last:bool=False):
-        super().__init__()
-        self.conv_clamp = conv_clamp
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
-
-    def forward(self, x:Tensor, # (B, in_channels, H, W)
-                w:Tensor, # (B, w_dim)
-                fused_modconv:bool=True, **_)->Tensor: # (B, out_channels, H, W)
-        x = modulated_conv2d(x, self.weight, self.affine(w) * self.weight_gain, demodulate=False, fused=fused_modconv)
-        return bias_act(x, self.bias, clamp=self.conv_clamp)
-
-class SynthesisBlock(nn.Module):
-    "One resolution of the 'skip' generator: [const |] (up-)conv, conv, ToRGB added to the up-sampled image."
-    def __init__(self, in_channels:int, out_channels:int, w_dim:int, resolution:int, img_channels:int, is_last:bool, # 0 in_channels: first block
-                 architecture:str='skip', resample_filter=(1, 3, 3, 1), conv_clamp:float|None=256, use_fp16:bool=False,
-                 fp16_channels_last:bool=False, fused_modconv_default='inference_only', up:int=2, **layer_kwargs):
-        super().__init__()
-        if architecture not in ('skip', 'orig'): raise NotImplementedError(f"architecture {architecture!r} (only 'skip' and 'orig')")
-        self.in_channels, self.resolution, self.is_last, self.architecture, self.up = in_channels, resolution, is_last, architecture, up
-        self.fused_modconv_default = fused_modconv_default
-        self.register_buffer('resample_filter', fir_kernel(resample_filter))
-        self.num_conv = self.num_torgb = 0
-        if in_channels == 0: self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
-        else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=up, resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
-            self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp, **layer_kwargs)
-        self.num_conv += 1
-        if is_last or architecture == 'skip':
-            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
-            self.num_torgb += 1
-
-    def forward(self, x:Tensor|None, img:Tensor|None, # features and image of the previous block (None for the first)
-                ws:Tensor, # (B, num_conv + num_torgb, w_dim)
-                fused_modconv=None, noise_mode:str='const', generator=None, **_)->tuple:
-        fused = _fused(self.fused_modconv_default if fused_modconv is None else fused_modconv, self.training)
-        w = iter(ws.unbind(1))
-        if self.in_channels == 0: x = self.const[None].repeat(ws.shape[0], 1, 1, 1).to(ws)
-        else: x = self.conv0(x.to(ws), next(w), noise_mode, fused, generator=generator)
-        x = self.conv1(x, next(w), noise_mode, fused, generator=generator)
-        if img is not None and self.up == 2: img = upsample2x(img, self.resample_filter)
-        if self.is_last or self.architecture == 'skip':
-            y = self.torgb(x, next(w), fused)
-            img = y if img is None else img + y
-        return x, img
-
-class SynthesisNetwork(nn.Module):
-    "StyleGAN2 synthesis: blocks b4 ... b{img_resolution}, each consuming its slice of the W+ codes."
-    def __init__(self, w_dim:int, img_resolution:int, img_channels:int, # widths and output
-                 channel_base:int=32768, channel_max:int=512, num_fp16_res:int=4, # channels at resolution r: min(base / r, max)
-                 **block_kwargs):
-        super().__init__()
-        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
-        self.block_resolutions = [2 ** i for i in range(2, int(math.log2(img_resolution)) + 1)]
-        ch = {r: min(channel_base // r, channel_max) for r in self.block_resolutions}
-        self.num_ws = 0
-        for r in self.block_resolutions:
-            b = SynthesisBlock(ch[r // 2] if r > 4 else 0, ch[r], w_dim, r, img_channels, r == img_resolution, **block_kwargs)
-            self.num_ws += b.num_conv + (b.num_torgb if r == img_resolution else 0)
-            setattr(self, f'b{r}', b)
-
-    def forward(self, ws:Tensor, # (B, num_ws, w_dim)
-                **block_kwargs)->Tensor: # (B, img_channels, img_resolution, img_resolution)
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws: raise ValueError(f"expected ws of shape (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        x = img = None; i = 0
-        for r in self.block_resolutions:
-            b = getattr(self, f'b{r}')
-            x, img = b(x, img, ws[:, i:i + b.num_conv + b.num_torgb], **block_kwargs)
-            i += b.num_conv
-        return img
-
-class Generator(nn.Module):
-    "The StyleGAN2 backbone that paints the tri-grid: `mapping` and `synthesis`."
-    def __init__(self, z_dim:int, c_dim:int, w_dim:int, img_resolution:int, img_channels:int, mapping_kwargs:dict={}, **synthesis_kwargs):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **mapping_kwargs)
-
-# %% ../nbs/15b_panohead.ipynb #p013
+# %% ../nbs/15b_panohead.ipynb #p008
 _SR = {  # name: (output side, input side, (block0 channels, block0 up), (block1 channels), register a filter buffer)
     'SuperresolutionHybrid8XDC': (512, 128, (256, 2), 128, False), 'SuperresolutionHybrid8X': (512, 128, (128, 2), 64, True),
     'SuperresolutionHybrid4X': (256, 128, (128, 1), 64, True), 'SuperresolutionHybrid2X': (128, 64, (128, 1), 64, True)}
@@ -319,7 +61,7 @@ class SuperResolution(nn.Module):
         x, rgb = self.block0(x, rgb, ws, **block_kwargs)
         return self.block1(x, rgb, ws, **block_kwargs)[1]
 
-# %% ../nbs/15b_panohead.ipynb #p015
+# %% ../nbs/15b_panohead.ipynb #p010
 def camera_rays(c:Tensor, # (B, 25) cam2world (16) + normalized intrinsics (9)
                 resolution:int, # pixels per side
                )->tuple: # origins (B, M, 3), unit directions (B, M, 3), M = resolution**2 in row-major order
@@ -371,7 +113,7 @@ class OSGDecoder(nn.Module):
         elif self.activation == 'lrelu': rgb = F.leaky_relu(rgb, 0.2) * math.sqrt(2)
         return dict(rgb=rgb, sigma=sigma)
 
-# %% ../nbs/15b_panohead.ipynb #p016
+# %% ../nbs/15b_panohead.ipynb #p011
 def composite(colors:Tensor, # (B, M, S, C)
               densities:Tensor, # (B, M, S, 1) raw densities
               depths:Tensor, # (B, M, S, 1) sorted depths
@@ -444,7 +186,7 @@ def render_trigrid(planes:Tensor, # (B, 3, 32*D, R, R)
     rgb, depth, w = composite(col, sig, d, opts.get('white_back', False))
     return rgb, depth, w.sum(2)
 
-# %% ../nbs/15b_panohead.ipynb #p020
+# %% ../nbs/15b_panohead.ipynb #p015
 def _plain(x):
     "Nested dicts (EasyDicts) and tuples as plain JSON-able dicts and lists."
     if isinstance(x, dict): return {str(k): _plain(v) for k, v in x.items()}
@@ -539,7 +281,7 @@ class PanoHeadGenerator(nn.Module):
         c2, _ = self.apply_delta_c(z, c, truncation_psi, truncation_cutoff)
         return self.synthesis(ws, c2, **kwargs)
 
-# %% ../nbs/15b_panohead.ipynb #p022
+# %% ../nbs/15b_panohead.ipynb #p017
 def panohead_config(channel_base:int=32768, # backbone channels at resolution r: min(base / r, max)
                     channel_max:int=512, # widest backbone layer
                     triplane_size:int=256, # tri-grid side R
@@ -572,7 +314,7 @@ def small_config(channel_base:int=512, channel_max:int=32, triplane_size:int=32,
     "PanoHead's official configuration with narrow layers, for tests and CPU demos."
     return panohead_config(channel_base, channel_max, triplane_size, sr, samples, neural_rendering_resolution=neural_rendering_resolution, **kwargs)
 
-# %% ../nbs/15b_panohead.ipynb #p027
+# %% ../nbs/15b_panohead.ipynb #p022
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
     "The pickle names something the PanoHead reader does not admit; nothing of it was executed."
 
@@ -658,7 +400,7 @@ class PanoHeadUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid): raise UnsafePickleError(f"refused persistent id {pid!r}")
 
-# %% ../nbs/15b_panohead.ipynb #p028
+# %% ../nbs/15b_panohead.ipynb #p023
 def record_state_dict(rec:Record, # a module record
                       prefix:str='', # name prefix
                      )->dict: # name -> tensor, as nn.Module.state_dict would list them
@@ -694,7 +436,7 @@ def read_panohead_pickle(path, # the official .pkl
     if isinstance(nrr, int): cfg['neural_rendering_resolution'] = nrr
     return _plain(cfg), record_state_dict(rec)
 
-# %% ../nbs/15b_panohead.ipynb #p030
+# %% ../nbs/15b_panohead.ipynb #p025
 def save_panohead(G:PanoHeadGenerator, # the generator
                   folder, # output folder (created)
                  )->Path: # the folder
