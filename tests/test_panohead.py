@@ -198,6 +198,13 @@ def test_stylizer_paper_preset_step(G, tmp_path, preset):
     assert any(not torch.equal(v, before[k]) for k, v in st.params.items())
     assert all(torch.isfinite(v).all() for v in st.params.values())
 
+def test_runs_on_the_meta_device():
+    "Every tensor the generator makes follows its inputs' device (a CPU-made tensor would fail to mix with meta ones)."
+    with torch.device('meta'): G = PanoHeadGenerator(small_config(samples=4)).eval()
+    z, c = torch.randn(2, 512, device='meta'), torch.randn(2, 25, device='meta')
+    out = G.synthesis(G.mapping(z, c, truncation_psi=0.7, truncation_cutoff=4), c, noise_mode='random', return_triplanes=True)
+    assert all(v.is_meta for v in out.values()) and out['image'].shape == (2, 3, 128, 128)
+
 def test_bf16_close_to_fp32(G):
     z, c = _inputs(1)
     Gb = copy.deepcopy(G).to(torch.bfloat16)
