@@ -432,8 +432,9 @@ def read_panohead_pickle(path, # the official .pkl
     if rec.class_name != 'TriPlaneGenerator': raise ValueError(f"{path}: {key} is a {rec.class_name}, not PanoHead's TriPlaneGenerator")
     st = rec.state
     cfg = dict(zip(_ARGS, st.get('_init_args') or ()), **_plain(st.get('_init_kwargs') or {}))
-    nrr = st.get('neural_rendering_resolution')
+    nrr, rk = st.get('neural_rendering_resolution'), st.get('rendering_kwargs')
     if isinstance(nrr, int): cfg['neural_rendering_resolution'] = nrr
+    if isinstance(rk, dict): cfg['rendering_kwargs'] = rk   # what the official forward reads: training copies G's into G_ema
     return _plain(cfg), record_state_dict(rec)
 
 # %% ../nbs/15b_panohead.ipynb #p025

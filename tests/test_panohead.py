@@ -274,6 +274,8 @@ def _official_layout(fm, m, init_kwargs=None, marker=None):
             state = dict(training=False, _parameters=dict(m._parameters), _buffers=dict(m._buffers), _modules=subs,
                          _non_persistent_buffers_set=set(), weight_gain=np.float64(0.125), act_gain=np.sqrt(2),
                          _init_args=(), _init_kwargs=init_kwargs or {})
+            if isinstance(m, PanoHeadGenerator):   # the official training loop copies G's rendering kwargs into G_ema's state
+                state.update(rendering_kwargs=dict(m.rendering_kwargs, density_noise=0.0), neural_rendering_resolution=m.neural_rendering_resolution)
             if type(m).__module__.startswith('torch.nn'): return (type(m), (), state)
             src = f'open({str(marker)!r}, "w").write("executed")' if marker else ''
             name = 'TriPlaneGenerator' if isinstance(m, PanoHeadGenerator) else type(m).__name__
@@ -292,7 +294,8 @@ def test_reads_official_layout_without_executing(G, tmp_path):
         (tmp_path/'G.pkl').write_bytes(pickle.dumps(data, protocol=4))
     cfg2, sd = read_panohead_pickle(tmp_path/'G.pkl')
     assert not marker.exists() and 'torch_utils' not in sys.modules
-    assert cfg2['rendering_kwargs'] == G.config['rendering_kwargs'] and set(sd) == set(G.state_dict())
+    assert cfg2['rendering_kwargs'] == dict(G.config['rendering_kwargs'], density_noise=0.0) and set(sd) == set(G.state_dict())
+    assert cfg2['neural_rendering_resolution'] == G.neural_rendering_resolution
     H = load_panohead(tmp_path/'G.pkl')
     for k, v in G.state_dict().items(): assert torch.equal(v, H.state_dict()[k]), k
     convert_panohead(tmp_path/'G.pkl', tmp_path/'conv')
