@@ -49,6 +49,7 @@ OFFICIAL = textwrap.dedent('''
     if mode == 'train':
         G.train()
         torch.randn = lambda *s, **k: 0.3 * half(*s, **k) / 0.5
+        torch.randn_like = lambda t, **k: torch.full_like(t, 0.3)
     noise = 'random' if mode == 'train' else 'const'
     out = {}
     with torch.no_grad():
@@ -123,8 +124,10 @@ def test_matches_official_superresolution(tmp_path, pinned, sr):
 
 @needs_src
 def test_matches_official_training_mode(tmp_path, pinned):
-    "Training mode (unfused modulated convolutions under 'inference_only') and noise_mode='random' with torch.randn pinned to 0.3."
-    _report('training mode, random noise', _compare(tmp_path, small_config(), 2, seed=4, mode='train'))
+    "Training mode (unfused modulated convolutions under 'inference_only'), noise_mode='random' and density noise, torch.randn pinned to 0.3."
+    cfg = small_config()
+    cfg['rendering_kwargs']['density_noise'] = 0.1
+    _report('training mode, random noise, density noise', _compare(tmp_path, cfg, 2, seed=4, mode='train'))
 
 @needs_src
 def test_matches_official_full_size(tmp_path, pinned):
