@@ -14,9 +14,9 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['resize', 'SuperResolution', 'camera_rays', 'sample_trigrid', 'OSGDecoder', 'composite', 'importance_depths',
-           'render_trigrid', 'PanoHeadGenerator', 'panohead_config', 'small_config', 'UnsafePickleError', 'Record',
-           'PanoHeadUnpickler', 'record_state_dict', 'read_panohead_pickle', 'save_panohead', 'load_panohead',
-           'convert_panohead', 'load_any_generator']
+           'render_trigrid', 'PanoHeadGenerator', 'panohead_config', 'small_config', 'random_panohead',
+           'UnsafePickleError', 'Record', 'PanoHeadUnpickler', 'record_state_dict', 'read_panohead_pickle',
+           'save_panohead', 'load_panohead', 'convert_panohead', 'load_any_generator']
 
 # %% ../nbs/15b_panohead.ipynb #p006
 from .stylegan2 import (fir_kernel, FullyConnectedLayer, MappingNetwork, SynthesisBlock, SynthesisNetwork, ToRGBLayer,
@@ -314,7 +314,21 @@ def small_config(channel_base:int=512, channel_max:int=32, triplane_size:int=32,
     "PanoHead's official configuration with narrow layers, for tests and CPU demos."
     return panohead_config(channel_base, channel_max, triplane_size, sr, samples, neural_rendering_resolution=neural_rendering_resolution, **kwargs)
 
-# %% ../nbs/15b_panohead.ipynb #p022
+# %% ../nbs/15b_panohead.ipynb #p018
+def random_panohead(config:dict|None=None, # a PanoHeadGenerator config; None: small_config()
+                    seed:int=0, # seeds the weights
+                    rgb_scale:float=0.15, # scale of every ToRGB weight (at random init they paint far outside [-1, 1])
+                   )->PanoHeadGenerator: # in eval mode
+    "A PanoHead with random weights whose renders stay inside [-1, 1]: for tests, CI and CPU demos of the full code path."
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        G = PanoHeadGenerator(config or small_config()).eval()
+    with torch.no_grad():
+        for n, p in G.named_parameters():
+            if 'torgb.weight' in n: p.mul_(rgb_scale)
+    return G
+
+# %% ../nbs/15b_panohead.ipynb #p023
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
     "The pickle names something the PanoHead reader does not admit; nothing of it was executed."
 
@@ -400,7 +414,7 @@ class PanoHeadUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid): raise UnsafePickleError(f"refused persistent id {pid!r}")
 
-# %% ../nbs/15b_panohead.ipynb #p023
+# %% ../nbs/15b_panohead.ipynb #p024
 def record_state_dict(rec:Record, # a module record
                       prefix:str='', # name prefix
                      )->dict: # name -> tensor, as nn.Module.state_dict would list them
@@ -437,7 +451,7 @@ def read_panohead_pickle(path, # the official .pkl
     if isinstance(rk, dict): cfg['rendering_kwargs'] = rk   # what the official forward reads: training copies G's into G_ema
     return _plain(cfg), record_state_dict(rec)
 
-# %% ../nbs/15b_panohead.ipynb #p025
+# %% ../nbs/15b_panohead.ipynb #p026
 def save_panohead(G:PanoHeadGenerator, # the generator
                   folder, # output folder (created)
                  )->Path: # the folder
