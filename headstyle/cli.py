@@ -12,9 +12,9 @@ import headstyle
 __all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser',
            'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'load_depth_model',
            'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'cmd_stylize',
-           'load_latents', 'cmd_render', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo',
-           'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html', 'write_atomic',
-           'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
+           'load_latents', 'cmd_render', 'cmd_convert_panohead', 'demo_config', 'demo_run', 'image_uri', 'file_uri',
+           'demo_html', 'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html',
+           'write_atomic', 'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -157,7 +157,7 @@ def saved_config(checkpoint:Path):
 def cmd_stylize(args)->int:
     "Stylize the generator towards a prompt; continue the run when --out holds one with the same settings."
     quiet_libraries()
-    from headstyle.generator import load_generator
+    from headstyle.panohead import load_any_generator
     from headstyle.stylize import Stylizer, find_checkpoint, list_checkpoints
     from headstyle.fullscale import resolve_device, resolve_dtype
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
@@ -165,7 +165,7 @@ def cmd_stylize(args)->int:
     cfg = stylize_config(args)                       # bad options are errors, resuming or not
     ckpts = list_checkpoints(out)
     if args.resume and not ckpts: raise UsageError(f"--resume: {out} holds no finished checkpoint; drop --resume to start a run there")
-    G = load_generator(args.generator).to(device)           # the generator and its optimizer stay fp32
+    G = load_any_generator(args.generator).to(device)           # the generator and its optimizer stay fp32
     if ckpts:
         saved = saved_config(ckpts[-1])
         if conflicts := resume_conflicts(args, saved):
@@ -221,7 +221,7 @@ def cmd_render(args)->int:
     "Five-yaw strips of a stylized checkpoint (top) and the original generator (bottom), one PNG per latent."
     import torch
     from PIL import Image
-    from headstyle.generator import load_generator
+    from headstyle.panohead import load_any_generator
     from headstyle.stylize import find_checkpoint, generator_fingerprint, atomic_write
     from headstyle.cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
     if (args.latents is None) == (args.samples is None): raise UsageError("pass exactly one of --latents and --samples")
@@ -230,7 +230,7 @@ def cmd_render(args)->int:
     from headstyle.fullscale import resolve_device
     device = resolve_device(args.device)
     ck = find_checkpoint(args.checkpoint)
-    G0, G1 = load_generator(args.generator), load_generator(ck)
+    G0, G1 = load_any_generator(args.generator), load_any_generator(ck)
     try: saved = json.loads((ck/'stylize.json').read_text()).get('fingerprint') if (ck/'stylize.json').exists() else None
     except ValueError as e: raise UsageError(f"unreadable {ck/'stylize.json'}: {e}")
     if saved is not None and saved != generator_fingerprint(G0):
@@ -249,6 +249,16 @@ def cmd_render(args)->int:
         img = Image.fromarray(((strip + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
         atomic_write(out/f'{name}.png', lambda p: img.save(p, format='PNG'))
     print(f"wrote {len(ws)} strips to {out}")
+    return 0
+
+# %% ../nbs/16_cli.ipynb #c010b
+def cmd_convert_panohead(args)->int:
+    "Convert the official PanoHead network pickle (read as data, nothing in it executed) to config.json + model.safetensors."
+    from headstyle.panohead import convert_panohead
+    src = Path(args.pkl)
+    if not src.is_file(): raise UsageError(f"no file at {src}: pass the official PanoHead network pickle (.pkl)")
+    out = writable_folder(args.out)
+    print(f"wrote {convert_panohead(src, out)}")
     return 0
 
 # %% ../nbs/16_cli.ipynb #c101
@@ -356,7 +366,7 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
             )->dict: # the numbers written to metrics.json
     "Stylize with each method from one seed, measure identity and diversity, write the report."
     import time, torch
-    from headstyle.generator import load_generator
+    from headstyle.panohead import load_any_generator
     from headstyle.judges import load_id_model, load_tiny_clip
     from headstyle.cameras import camera_params, INFERENCE_YAWS
     from headstyle.metrics import generator_views, identity_similarity, identity_diversity, identity_levels, style_share
@@ -365,7 +375,7 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     out = writable_folder(out)
     if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
     if identities < 2: raise UsageError(f"the demo compares identities: need at least 2, got {identities}")
-    G, rec = load_generator(generator), recognizer or load_id_model()
+    G, rec = load_any_generator(generator), recognizer or load_id_model()
     clip_model, clip_tok = clip or load_tiny_clip()
     configs = {m: demo_config(m, prompt, seed, iters) for m in methods}
     guides = {m: load_guides(c, prior, edge, depth, device, dtype) for m, c in configs.items()}
@@ -494,7 +504,7 @@ def positive_int(s:str)->int:
     if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
     return v
 
-MODEL_FOLDERS = {'generator': 'generator folder (default: the shipped TinyHeads generator)',
+MODEL_FOLDERS = {'generator': 'generator: a headstyle folder, the official PanoHead .pkl or a converted PanoHead folder (default: the shipped TinyHeads generator)',
                  'prior': 'diffusers pipeline folder (default: the shipped tiny prior)',
                  'controlnet-edge': 'edge ControlNet folder', 'controlnet-depth': 'depth ControlNet folder'}
 
@@ -541,10 +551,14 @@ def make_parser()->HeadstyleParser:
     rd.add_argument('--latents', help="an .npz with key 'w' (1, num_ws, w_dim), or a folder of them")
     rd.add_argument('--samples', type=positive_int, help='render this many random latents instead')
     rd.add_argument('--seed', type=int, default=0, help='seed of --samples (default: 0)')
-    rd.add_argument('--generator', help='the original generator folder (default: the shipped one)')
+    rd.add_argument('--generator', help='the original generator: a folder or the official PanoHead .pkl (default: the shipped one)')
     rd.add_argument('--out', default='headstyle-out/render', help='output folder for the PNG strips')
     add_device(rd, dtype=False)
     rd.set_defaults(func=cmd_render)
+    cv = sub.add_parser('convert-panohead', help="convert the official PanoHead pickle to a folder (config.json + model.safetensors), without running its code")
+    cv.add_argument('pkl', help="the official network pickle, e.g. easy-khair-180-gpc0.8-trans10-025000.pkl")
+    cv.add_argument('out', help='output folder')
+    cv.set_defaults(func=cmd_convert_panohead)
     dm = sub.add_parser('demo', help='stylize TinyHeads with SDS and with the full method; write report.html and metrics.json')
     dm.add_argument('--prompt', default='a werewolf', help="target prompt (default: 'a werewolf')")
     dm.add_argument('--seed', type=int, default=0, help='seed of both runs (default: 0)')

@@ -434,7 +434,7 @@ def evaluate_runs(runs, # stylizer checkpoint folders or run folders
     "Grade saved stylizer runs against the original generator."
     import json
     from headstyle.stylize import find_checkpoint, StylizeConfig, RENDER_FILES
-    from headstyle.generator import load_generator
+    from headstyle.panohead import load_any_generator
     if identities < 2: raise ValueError(f"diversity compares identities: --identities must be at least 2, got {identities}")
     if not runs: raise ValueError("name at least one run to evaluate")
     ckpts = [find_checkpoint(r, need=RENDER_FILES).resolve() for r in runs]
@@ -449,8 +449,8 @@ def evaluate_runs(runs, # stylizer checkpoint folders or run folders
         names.append(n)
     ref = load_image_folder(reference) if reference is not None else None
     judges = judges if isinstance(judges, Judges) else Judges.load(judges)
-    G0 = load_generator(generator)
-    gens = {n: load_generator(c) for n, c in zip(names, ckpts)}
+    G0 = load_any_generator(generator)
+    gens = {n: load_any_generator(c) for n, c in zip(names, ckpts)}
     ws = run_latents(G0, configs[0], identities, seed)
     res, renders = evaluate(G0, gens, ws, prompt, judges, ref, front_only=front_only, progress=progress)
     res['settings'].update(seed=seed, runs={n: str(c) for n, c in zip(names, ckpts)},

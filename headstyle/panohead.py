@@ -496,7 +496,10 @@ def convert_panohead(pkl, # official network pickle
 
 def load_any_generator(path, # .pkl, a PanoHead folder, or a headstyle generator folder
                       ):
-    "The generator at `path`: PanoHead (pickle or converted folder) or headstyle's toy generator."
+    "The generator at `path`: PanoHead (pickle or converted folder) or headstyle's toy generator; None: the shipped TinyHeads one."
+    if path is None:
+        from headstyle.generator import load_generator
+        return load_generator()
     path = Path(path)
     if path.is_dir() and (path / 'config.json').exists():
         try: cfg = json.loads((path / 'config.json').read_text())

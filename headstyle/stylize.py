@@ -386,8 +386,9 @@ def grid_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
 def ldis_loss(self:Stylizer)->Tensor:
     "LDIS between fresh samples' tri-planes, trainable vs frozen."
     ws = self.sample_ws(self.config.ldis_samples)
-    with torch.no_grad(): T = self.frozen.backbone.synthesis(ws)
-    return self.config.ldis_weight * ldis(self.G.backbone.synthesis(ws), T)
+    planes = lambda G: G.triplanes(ws) if hasattr(G, 'triplanes') else G.backbone.synthesis(ws)   # PanoHead's accessor, or the toy's planes
+    with torch.no_grad(): T = planes(self.frozen)
+    return self.config.ldis_weight * ldis(planes(self.G), T)
 
 @patch
 def loss_groups(self:Stylizer):

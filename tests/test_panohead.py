@@ -338,3 +338,32 @@ def test_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError): load_panohead(tmp_path/'missing.pkl')
     (tmp_path/'f').mkdir()
     with pytest.raises(FileNotFoundError, match='config.json'): load_panohead(tmp_path/'f')
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The command line: the official-layout pickle converted, then the paper preset and render on a small PanoHead
+
+def test_cli_convert_stylize_render(tmp_path):
+    import subprocess
+    from conftest import BIN
+    from headstyle.panohead import random_panohead
+    G = random_panohead(small_config(samples=8))                              # renders inside [-1, 1], as the guide expects
+    from tiny_sd import save_sd15_layout
+    from headstyle.stylize import list_checkpoints
+    models = save_sd15_layout(tmp_path/'models')
+    prior = models[2:]                                                        # the SD1.5-layout prior, ControlNets, Depth Anything
+    cfg = {k: v for k, v in G.config.items() if k != 'neural_rendering_resolution'}
+    with _FakeModules() as fm:
+        (tmp_path/'G.pkl').write_bytes(pickle.dumps({'G_ema': _official_layout(fm, G, _easy(fm, cfg))}, protocol=4))
+    hs = lambda *a: subprocess.run([str(BIN/'headstyle'), *map(str, a)], capture_output=True, text=True, timeout=600)
+    r = hs('convert-panohead', tmp_path/'G.pkl', tmp_path/'panohead')
+    assert r.returncode == 0 and (tmp_path/'panohead'/'model.safetensors').exists(), r.stderr[-800:]
+    r = hs('stylize', '--preset', 'paper', '--iters', '2', '--prompt', 'a marble statue', '--generator', tmp_path/'panohead',
+           '--out', tmp_path/'run', *prior)
+    assert r.returncode == 0 and list_checkpoints(tmp_path/'run')[-1].name == 'it000002', r.stderr[-1500:]
+    r = hs('render', '--checkpoint', tmp_path/'run', '--samples', '2', '--generator', tmp_path/'G.pkl', '--out', tmp_path/'strips')
+    assert r.returncode == 0 and len(list((tmp_path/'strips').glob('*.png'))) == 2, r.stderr[-800:]
+    r = hs('convert-panohead', tmp_path/'nothing.pkl', tmp_path/'x')
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'no file at' in r.stderr
+    (tmp_path/'junk.pkl').write_bytes(pickle.dumps({'G_ema': __import__('collections').OrderedDict(a=1)}))
+    r = hs('render', '--checkpoint', tmp_path/'run', '--samples', '1', '--generator', tmp_path/'junk.pkl', '--out', tmp_path/'s2')
+    assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
