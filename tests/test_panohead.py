@@ -365,5 +365,8 @@ def test_cli_convert_stylize_render(tmp_path):
     r = hs('convert-panohead', tmp_path/'nothing.pkl', tmp_path/'x')
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'no file at' in r.stderr
     (tmp_path/'junk.pkl').write_bytes(pickle.dumps({'G_ema': __import__('collections').OrderedDict(a=1)}))
-    r = hs('render', '--checkpoint', tmp_path/'run', '--samples', '1', '--generator', tmp_path/'junk.pkl', '--out', tmp_path/'s2')
-    assert r.returncode == 2 and r.stderr.count('\n') == 1, r.stderr
+    (tmp_path/'half.pkl').write_bytes((tmp_path/'G.pkl').read_bytes()[:5000])
+    (tmp_path/'noconfig').mkdir()
+    for bad in ('junk.pkl', 'half.pkl', 'noconfig'):                          # another pickle, a truncated one, a folder without config
+        r = hs('render', '--checkpoint', tmp_path/'run', '--samples', '1', '--generator', tmp_path/bad, '--out', tmp_path/'s2')
+        assert r.returncode == 2 and r.stderr.count('\n') == 1 and bad in r.stderr, (bad, r.stderr)
