@@ -38,7 +38,7 @@ class StylizeConfig:
     single_pitch:tuple = SINGLE_PITCH       # (low, high) pitch of single views, radians
     grid_yaw:tuple = GRID_YAW               # (low, high) yaw of the grid's four views
     grid_pitch:tuple = GRID_PITCH           # (low, high) pitch of the grid's four views
-    rule:str = 'ld'                         # gradient rule: 'ld' (likelihood distillation) or 'sds'
+    rule:str = 'ld'                         # gradient rule: 'ld' (likelihood distillation), 'sds' or 'sds-authors' (the authors' SDS switch)
     single_control:bool = True              # Canny edge ControlNet on single views
     grid_control:bool = True                # depth ControlNet on the grid
     controlnet_scale:float = 1.             # ControlNet residual scale
@@ -75,7 +75,7 @@ class StylizeConfig:
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type in ('tuple', tuple) and isinstance(v, list): setattr(self, f.name, tuple(v))
-        if self.rule not in ('ld', 'sds'): raise ValueError(f"rule must be 'ld' or 'sds', got {self.rule!r}")
+        if self.rule not in ('ld', 'sds', 'sds-authors'): raise ValueError(f"rule must be 'ld', 'sds' or 'sds-authors', got {self.rule!r}")
         for k in ('iterations', 'batch', 'grid_every', 'checkpoint_every'):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
         if self.lr <= 0: raise ValueError(f"lr must be positive, got {self.lr}")
@@ -105,6 +105,8 @@ METHODS = {
     'ld+controlnet+rank': dict(rule='ld', single_control=True, rank_weighting=True, **_no_grid),
     'grid-after-sr': dict(rule='ld', single_control=True, rank_weighting=True, grid=True, grid_control=True, grid_before_sr=False),
     'full': dict(rule='ld', single_control=True, rank_weighting=True, grid=True, grid_control=True, grid_before_sr=True),
+    'sds-authors': dict(rule='sds-authors', single_control=False, rank_weighting=False, **_no_grid),   # the authors' SDS switch
+    'sds-authors+controlnet': dict(rule='sds-authors', single_control=True, rank_weighting=False, **_no_grid),
 }
 
 def _known(kind:str, name, known)->None:
