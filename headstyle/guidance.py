@@ -59,8 +59,8 @@ class GuideConfig:
     max_step:int = 49                # largest step index drawn (inclusive)
     conditioning_scale:float = 1.0   # ControlNet residual scale
     sample_posterior:bool = False    # encode with a draw of the VAE posterior (default: its mean, what the tiny prior trained on)
-    rule:str = 'ld'                  # gradient rule: 'ld' (CFG direction x sqrt(abar)) or 'sds' (w(t)(eps_hat - eps))
-    sds_weighting:str = 'sqrt_one_minus_abar'  # w(t) of the SDS rule, see `sds_weight`
+    rule:str = 'ld'                  # gradient rule: 'ld' (CFG direction x sqrt(abar)), 'sds' (w(t)(eps_hat - eps)) or 'sds-authors' (w(t)(CFG direction - eps))
+    sds_weighting:str = 'sqrt_one_minus_abar'  # w(t) of the SDS rules, see `sds_weight`
     abar_index:str = 'timestep'      # 'timestep' (correct) or 'step' (the authors' code: abar at the step index)
     grad_scale:float = 1000.         # the gradient is divided by this
     grad_clamp:float = 1.            # then clamped to [-grad_clamp, grad_clamp]
@@ -69,7 +69,7 @@ class GuideConfig:
         if not 0 <= self.min_step <= self.max_step < self.num_inference_steps:
             raise ValueError(f"need 0 <= min_step <= max_step < num_inference_steps, got "
                              f"{self.min_step}, {self.max_step}, {self.num_inference_steps}")
-        if self.rule not in ('ld', 'sds'): raise ValueError(f"rule must be 'ld' or 'sds', got {self.rule!r}")
+        if self.rule not in ('ld', 'sds', 'sds-authors'): raise ValueError(f"rule must be 'ld', 'sds' or 'sds-authors', got {self.rule!r}")
         if self.abar_index not in ('timestep', 'step'):
             raise ValueError(f"abar_index must be 'timestep' or 'step', got {self.abar_index!r}")
         sds_weight(torch.zeros(1), self.sds_weighting)
@@ -379,11 +379,12 @@ def distill_grad(out:GuideOutput, # a guide query
                  config:GuideConfig, # rule, SDS weighting and abar lookup
                  alphas_cumprod:Tensor, # (T,) the scheduler's abar
                 )->Tensor: # (B, 4, h, w) raw gradient on z_0
-    "The latent gradient of a query under the config's rule ('ld' or 'sds')."
+    "The latent gradient of a query under the config's rule ('ld', 'sds' or 'sds-authors')."
     a = abar(alphas_cumprod, out.step) if config.abar_index == 'step' else out.abar
     a = a.to(out.cfg.device)
     if config.rule == 'ld': return ld_grad(out.cfg, a)
-    return sds_grad(out.eps_hat, out.noise, sds_weight(a, config.sds_weighting))
+    score = out.cfg if config.rule == 'sds-authors' else out.eps_hat   # the authors' switch drops eps_uncond
+    return sds_grad(score, out.noise, sds_weight(a, config.sds_weighting))
 
 @patch
 def processed_grad(self:Guide, out:GuideOutput, # a query of this guide

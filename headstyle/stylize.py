@@ -55,7 +55,7 @@ class StylizeConfig:
     single_pitch:tuple = SINGLE_PITCH       # (low, high) pitch of single views, radians
     grid_yaw:tuple = GRID_YAW               # (low, high) yaw of the grid's four views
     grid_pitch:tuple = GRID_PITCH           # (low, high) pitch of the grid's four views
-    rule:str = 'ld'                         # gradient rule: 'ld' (likelihood distillation) or 'sds'
+    rule:str = 'ld'                         # gradient rule: 'ld' (likelihood distillation), 'sds' or 'sds-authors' (the authors' SDS switch)
     single_control:bool = True              # Canny edge ControlNet on single views
     grid_control:bool = True                # depth ControlNet on the grid
     controlnet_scale:float = 1.             # ControlNet residual scale
@@ -101,7 +101,7 @@ class StylizeConfig:
             if f.type in ('tuple', tuple) and isinstance(v, list): setattr(self, f.name, tuple(v))
             if not _field_ok(str(f.type), getattr(self, f.name)):
                 raise ValueError(f"config field {f.name} must be {_KINDS[str(f.type)]}, got {v!r}")
-        if self.rule not in ('ld', 'sds'): raise ValueError(f"rule must be 'ld' or 'sds', got {self.rule!r}")
+        if self.rule not in ('ld', 'sds', 'sds-authors'): raise ValueError(f"rule must be 'ld', 'sds' or 'sds-authors', got {self.rule!r}")
         for k in ('iterations', 'batch', 'grid_every', 'checkpoint_every'):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
         if self.lr <= 0: raise ValueError(f"lr must be positive, got {self.lr}")
@@ -144,6 +144,8 @@ METHODS = {
     'ld+controlnet+rank': dict(rule='ld', single_control=True, rank_weighting=True, **_no_grid),
     'grid-after-sr': dict(rule='ld', single_control=True, rank_weighting=True, grid=True, grid_control=True, grid_before_sr=False),
     'full': dict(rule='ld', single_control=True, rank_weighting=True, grid=True, grid_control=True, grid_before_sr=True),
+    'sds-authors': dict(rule='sds-authors', single_control=False, rank_weighting=False, **_no_grid),   # the authors' SDS switch
+    'sds-authors+controlnet': dict(rule='sds-authors', single_control=True, rank_weighting=False, **_no_grid),
 }
 _sds_alone = dict(rule='sds', single_control=False, rank_weighting=False, mirror=False, tweedie_weight=0., perceptual_weight=0., **_no_grid)
 METHODS |= {   # two of the paper's baselines are score distillation with other settings (13_baselines)

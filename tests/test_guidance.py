@@ -109,7 +109,7 @@ def test_from_pipeline(parts):
 
 # ---- gradient rules, post-processing, injection ----------------------------------------------------------------
 
-@pytest.mark.parametrize('rule', ['ld', 'sds'])
+@pytest.mark.parametrize('rule', ['ld', 'sds', 'sds-authors'])
 def test_gradients_reach_the_trainable_module(parts, rule):
     guide = make_guide(parts, rule=rule)
     maker = torch.nn.Conv2d(3, 3, 3, padding=1)
@@ -147,6 +147,20 @@ def test_rules_and_the_step_index_quirk(parts):
     for w in ('sqrt_one_minus_abar', 'one_minus_abar', 'one'):
         sds = distill_grad(out, GuideConfig(rule='sds', sds_weighting=w), ac)
         torch.testing.assert_close(sds, sds_weight(out.abar, w).view(-1, 1, 1, 1) * (out.eps_hat - out.noise))
+        authors = distill_grad(out, GuideConfig(rule='sds-authors', sds_weighting=w), ac)
+        torch.testing.assert_close(authors, sds_weight(out.abar, w).view(-1, 1, 1, 1) * (out.cfg - out.noise))
+    assert not torch.allclose(authors, sds)
+
+def test_authors_sds_by_hand():
+    one = lambda v: torch.full((1, 1, 1, 1), v)
+    eu, ec, n = one(0.1), one(0.3), one(0.5)
+    out = GuideOutput(one(0.), one(0.), n, torch.tensor([40]), torch.tensor([181]), torch.tensor([0.64]),
+                      eu, ec, eu + 7.5 * (ec - eu), 7.5 * (ec - eu), one(0.))
+    ac = ddim_scheduler().alphas_cumprod
+    # CFG direction 7.5 * (0.3 - 0.1) = 1.5, w = sqrt(1 - 0.64) = 0.6
+    torch.testing.assert_close(distill_grad(out, GuideConfig(rule='sds-authors'), ac), one(0.6))    # 0.6 * (1.5 - 0.5)
+    torch.testing.assert_close(distill_grad(out, GuideConfig(rule='sds'), ac), one(0.66))           # 0.6 * (0.1 + 1.5 - 0.5)
+    torch.testing.assert_close(distill_grad(out, GuideConfig(rule='ld'), ac), one(1.2))             # 0.8 * 1.5
 
 def test_config_validation():
     for bad in (dict(min_step=10, max_step=5), dict(max_step=50), dict(rule='vsd'), dict(abar_index='t'), dict(sds_weighting='x')):
