@@ -67,6 +67,7 @@ def quiet_libraries():
     from transformers.utils import logging as hf_logging
     from diffusers.utils import logging as df_logging
     hf_logging.set_verbosity_error(); df_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar(); df_logging.disable_progress_bar()     # loading bars are noise on the command line
 
 def load_guides(config, # a StylizeConfig: which ControlNets are needed
                 prior=None, edge=None, depth=None, # folders (None: the shipped tiny prior and ControlNets)
