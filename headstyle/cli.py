@@ -465,7 +465,7 @@ def metrics_html(res:dict, # headstyle.metrics.evaluate's numbers
     from headstyle.metrics import COLUMNS
     s = res['settings']
     head = ''.join(f'<th>{h}</th>' for _, h in COLUMNS)
-    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(f"<td>{m[k]:.4f}</td>" for k, _ in COLUMNS) + "</tr>"
+    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(('<td>—</td>' if m[k] is None else f"<td>{m[k]:.4f}</td>") for k, _ in COLUMNS) + "</tr>"
                    for n, m in [*res['runs'].items(), ('original', res['original'])])
     return (f"<p>{s['identities']} identities at yaws {', '.join(f'{d:g}°' for d in s['yaws_deg'])}, pitch {s['pitch_deg']:g}°; "
             f"reference: {escape(str(s['reference']))} ({s['reference_images']} images); judges: {escape(json.dumps(s['judges']))}.</p>"

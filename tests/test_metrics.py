@@ -217,3 +217,24 @@ def test_evaluate_bad_input(tmp_path):
     for msg, args in cases.items():
         code, _, err = evaluate_cli(*args, '--out', tmp_path/'out')
         assert code == 2 and len(err.strip().splitlines()) == 1 and msg in err, (msg, err)
+
+def test_edit_runs_are_graded_on_the_same_identities(tmp_path, judges):
+    from headstyle.generator import load_generator
+    from headstyle.stylize import StylizeConfig, generator_fingerprint
+    from headstyle.metrics import save_edit_run, evaluate_runs, run_latents, generator_renders
+    G, c = load_generator(), StylizeConfig.preset('tiny')
+    w0 = run_latents(G, c, 4, 0)
+    shifted = w0 + 0.5 * torch.randn_like(w0)
+    save_edit_run(tmp_path/'lat', 'test', 'a werewolf', w0, 0, c, w=shifted, fingerprint=generator_fingerprint(G))
+    views = generator_renders(G, w0)['image']
+    save_edit_run(tmp_path/'views', 'test', 'a werewolf', w0, 0, c, edited=views.flip(-1))
+    fake_run(tmp_path/'same', G, 'a werewolf')
+    res, _ = evaluate_runs([tmp_path/'lat', tmp_path/'views', tmp_path/'same'], identities=4, judges=judges, progress=False)
+    lat, v, same = (res['runs'][k] for k in ('lat', 'views', 'same'))
+    assert same['id'] == pytest.approx(1, abs=1e-4) and lat['id'] < 0.99 and lat['delta_d'] > 0
+    assert v['delta_d'] is None and v['id'] < 0.999                 # 2D edits: no depth; mirrored views are not the same images
+    assert res['settings']['methods'] == dict(lat='test', views='test', same='full')
+    with pytest.raises(ValueError, match='other identities'): evaluate_runs([tmp_path/'lat'], identities=4, seed=1, judges=judges, progress=False)
+    with pytest.raises(ValueError, match='other identities'): evaluate_runs([tmp_path/'lat'], identities=3, judges=judges, progress=False)
+    with pytest.raises(ValueError, match='either'): save_edit_run(tmp_path/'bad', 'test', 'x', w0, 0, c)
+    with pytest.raises(ValueError, match='yaws, identities'): save_edit_run(tmp_path/'bad', 'test', 'x', w0, 0, c, edited=views[:, :2])
