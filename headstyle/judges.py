@@ -13,11 +13,11 @@ from .prior import fit, index_batches, build_tokenizer, all_prompts
 from .generator import ASSETS
 
 # %% auto #0
-__all__ = ['judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table', 'train_tiny_clip',
-           'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id', 'export_id_onnx',
-           'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'tiny_clip_image_processor', 'load_tiny_clip',
-           'train_judges', 'frechet_distance', 'style_judgement', 'sample_foreground', 'prior_samples',
-           'grid_consistency', 'push_left', 'judge_prior']
+__all__ = ['GUIDES', 'judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table',
+           'train_tiny_clip', 'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id',
+           'export_id_onnx', 'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'tiny_clip_image_processor',
+           'load_tiny_clip', 'train_judges', 'load_guide_clip', 'load_guide_id', 'frechet_distance', 'style_judgement',
+           'sample_foreground', 'prior_samples', 'grid_consistency', 'push_left', 'judge_prior']
 
 # %% ../nbs/04b_judges.ipynb #c007
 def judge_data(n_ids:int, # identities
@@ -229,6 +229,25 @@ def train_judges(out, # output folder (the package ships them in headstyle/asset
     rec = load_id_model(out/'tinyid.onnx')
     return dict(style_retrieval=style_retrieval(clip, tok, held), id_auc=verification_auc(id_embed(rec, held['image']), held['identity']),
                 render_s=t1 - t0, clip_s=t2 - t1, id_s=t3 - t2)
+
+# %% ../nbs/04b_judges.ipynb #c024h
+GUIDES = ASSETS/'guides'
+
+def load_guide_clip(folder=None, # a CLIP folder; default: the baselines' own tiny CLIP (not the judge)
+                   ):
+    "The CLIP that baselines optimise through, and its tokenizer."
+    folder = Path(folder) if folder is not None else GUIDES/'tinyclip'
+    if not (folder/'config.json').exists(): raise FileNotFoundError(f"no guide CLIP at {folder}; train it with experiments/baselines/train_guides.py")
+    return load_tiny_clip(folder)
+
+def load_guide_id(path=None, # TinyID weights (.safetensors); default: the baselines' own identity encoder (not the judge)
+                 )->TinyID:
+    "The differentiable identity encoder that baselines optimise through (eval mode, frozen)."
+    from safetensors.torch import load_file
+    path = Path(path) if path is not None else GUIDES/'tinyid.safetensors'
+    if not path.exists(): raise FileNotFoundError(f"no guide identity encoder at {path}; train it with experiments/baselines/train_guides.py")
+    net = TinyID(); net.load_state_dict(load_file(str(path)))
+    return net.eval().requires_grad_(False)
 
 # %% ../nbs/04b_judges.ipynb #c031
 def _psd_sqrt(m:Tensor)->Tensor:
