@@ -11,10 +11,11 @@ import headstyle
 # %% auto #0
 __all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser',
            'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'load_depth_model',
-           'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'cmd_stylize',
-           'load_latents', 'cmd_render', 'cmd_convert_panohead', 'demo_config', 'demo_run', 'image_uri', 'file_uri',
-           'demo_html', 'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html',
-           'write_atomic', 'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
+           'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer',
+           'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render', 'cmd_convert_panohead', 'demo_config',
+           'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate',
+           'metrics_html', 'evaluation_html', 'write_atomic', 'positive_int', 'add_model_folders', 'add_device',
+           'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -155,8 +156,22 @@ def saved_config(checkpoint:Path):
     try: return StylizeConfig(**json.loads((checkpoint/'stylize.json').read_text())['config'])
     except (OSError, ValueError, KeyError, TypeError) as e: raise UsageError(f"unreadable run settings in {checkpoint}: {e}")
 
+def make_stylizer(args, cfg, G, out, device, dtype, checkpoint=None):
+    "A new stylizer for `cfg`, or the run in `checkpoint` resumed: score distillation with the prior, or StyleGAN-NADA with CLIPs."
+    from headstyle.stylize import Stylizer
+    if cfg.objective == 'clip-direction':
+        from headstyle.baselines import NadaStylizer, load_clips
+        clips = load_clips(args.clip, device)
+        return NadaStylizer.resume(checkpoint, G, clips, out=out) if checkpoint else NadaStylizer(G, clips, cfg, out)
+    single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
+    depth = load_depth_model(cfg, args.depth_model, device, dtype)
+    return Stylizer.resume(checkpoint, G, single, grid, out=out, depth_model=depth) if checkpoint else Stylizer(G, single, grid, cfg, out, depth_model=depth)
+
 def cmd_stylize(args)->int:
     "Stylize the generator towards a prompt; continue the run when --out holds one with the same settings."
+    if args.method == 'styleclip':                   # edits codes, not the generator (13_baselines)
+        from headstyle.baselines import run_styleclip
+        return run_styleclip(args)
     quiet_libraries()
     from headstyle.panohead import load_any_generator
     from headstyle.stylize import Stylizer, find_checkpoint, list_checkpoints
@@ -174,19 +189,17 @@ def cmd_stylize(args)->int:
                 raise UsageError(f"{out} holds a run with other settings: {'; '.join(conflicts)}; pass --resume to continue "
                                  "it with its saved settings, or choose another --out")
             print(f"headstyle: warning: --resume keeps the run's saved settings, ignoring: {'; '.join(conflicts)}", file=sys.stderr)
-        single, grid = load_guides(saved, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
-        st = Stylizer.resume(ckpts[-1], G, single, grid, out=out,
-                             depth_model=load_depth_model(saved, args.depth_model, device, dtype))
+        st = make_stylizer(args, saved, G, out, device, dtype, ckpts[-1])
         if args.iters is not None: st.config.iterations = args.iters     # saved with the next checkpoint
         if st.iteration >= st.config.iterations:
             print(f"{out} is already at iteration {st.iteration} of {st.config.iterations}; pass --iters N to train further")
             return 0
         print(f"resuming {out} at iteration {st.iteration} of {st.config.iterations}", file=sys.stderr)
     else:
-        single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
-        st = Stylizer(G, single, grid, cfg, out, depth_model=load_depth_model(cfg, args.depth_model, device, dtype))
-    check_prompt(single.tokenizer, st.config.prompt)
-    warn_unknown_words(single.tokenizer, st.config.prompt)
+        st = make_stylizer(args, cfg, G, out, device, dtype)
+    tokenizer = st.guide.tokenizer if st.guide is not None else st.clips[0].tokenizer
+    check_prompt(tokenizer, st.config.prompt)
+    warn_unknown_words(tokenizer, st.config.prompt)
     st.run()
     print(f"wrote {find_checkpoint(out)}")
     return 0
@@ -218,6 +231,22 @@ def load_latents(path, # an .npz file with key 'w' of shape (1, num_ws, w_dim), 
         out[f.stem] = w
     return out
 
+def render_edit_run(args)->int:
+    "Strips of an edit run: a latent edit (StyleCLIP) rendered above its original codes; 2D edits have theirs already."
+    from headstyle.metrics import load_edit_run, generator_renders
+    from headstyle.panohead import load_any_generator
+    from headstyle.stylize import generator_fingerprint
+    from headstyle.baselines import write_strips
+    e = load_edit_run(args.checkpoint)
+    if e['kind'] != 'latents': raise UsageError(f"{args.checkpoint} holds 2D edits ({e['method']}), not codes: its strips are in {Path(args.checkpoint)/'strips'}")
+    G = load_any_generator(args.generator)
+    if e['fingerprint'] not in (None, generator_fingerprint(G)):
+        raise UsageError(f"{args.checkpoint} was edited with another generator than {args.generator or 'the shipped TinyHeads generator'}; pass its --generator")
+    names = [f'id{i:03d}' for i in range(len(e['w']))]
+    write_strips(writable_folder(args.out), generator_renders(G, e['w'])['image'], generator_renders(G, e['w0'])['image'], names)
+    print(f"wrote {len(names)} strips to {args.out}")
+    return 0
+
 def cmd_render(args)->int:
     "Five-yaw strips of a stylized checkpoint (top) and the original generator (bottom), one PNG per latent."
     import torch
@@ -225,6 +254,8 @@ def cmd_render(args)->int:
     from headstyle.panohead import load_any_generator
     from headstyle.stylize import find_checkpoint, generator_fingerprint, atomic_write
     from headstyle.cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
+    from headstyle.metrics import is_edit_run
+    if is_edit_run(args.checkpoint): return render_edit_run(args)
     if (args.latents is None) == (args.samples is None): raise UsageError("pass exactly one of --latents and --samples")
     quiet_libraries()
     out = writable_folder(args.out)
@@ -537,7 +568,7 @@ def make_parser()->HeadstyleParser:
     st = sub.add_parser('stylize', help='stylize the generator towards a prompt (resumes when --out holds a run)')
     st.add_argument('--prompt', help="target prompt (default: the config's, 'a werewolf')")
     st.add_argument('--preset', choices=('tiny', 'paper'), help="'tiny' (CPU, TinyHeads; default) or 'paper' (the authors' recipe)")
-    st.add_argument('--method', help="ablation row: sds, sds+controlnet, ld+controlnet, ld+controlnet+rank, grid-after-sr, full (the authors' SDS switch: sds-authors, sds-authors+controlnet); or a baseline: stylegan-fusion, diffusiongan3d")
+    st.add_argument('--method', help="ablation row: sds, sds+controlnet, ld+controlnet, ld+controlnet+rank, grid-after-sr, full (the authors' SDS switch: sds-authors, sds-authors+controlnet); or a baseline: stylegan-fusion, diffusiongan3d, stylegan-nada, styleclip")
     st.add_argument('--config', help='a JSON file of StylizeConfig fields (instead of --preset)')
     st.add_argument('--iters', type=positive_int, help="iterations (default: the config's)")
     st.add_argument('--seed', type=int, help="seed (default: the config's)")
@@ -545,10 +576,14 @@ def make_parser()->HeadstyleParser:
     st.add_argument('--resume', action='store_true', help="continue the run in --out with its saved settings, whatever else is asked")
     add_model_folders(st)
     st.add_argument('--depth-model', help="Depth Anything folder: the grid's depth control is estimated from the renders (grid_depth='depth-anything')")
+    st.add_argument('--clip', action='append', help="stylegan-nada, styleclip: a CLIP folder to optimise through (repeatable; default: the baselines' tiny CLIP)")
+    st.add_argument('--identities', type=positive_int, default=8, help='styleclip: identities whose codes are edited (default: 8)')
+    st.add_argument('--id-model', help="styleclip: identity network, TinyID .safetensors or TorchScript (default: the baselines' tiny one)")
+    st.add_argument('--id-weight', type=float, help='styleclip: weight of the identity loss (default: 0.005; 0: none)')
     add_device(st)
     st.set_defaults(func=cmd_stylize)
     rd = sub.add_parser('render', help="five-yaw strips of a stylized checkpoint above the original")
-    rd.add_argument('--checkpoint', required=True, help='a checkpoint folder, or a run folder (its latest checkpoint)')
+    rd.add_argument('--checkpoint', required=True, help='a checkpoint folder, a run folder (its latest checkpoint), or a StyleCLIP run')
     rd.add_argument('--latents', help="an .npz with key 'w' (1, num_ws, w_dim), or a folder of them")
     rd.add_argument('--samples', type=positive_int, help='render this many random latents instead')
     rd.add_argument('--seed', type=int, default=0, help='seed of --samples (default: 0)')

@@ -21,7 +21,7 @@ __all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'HISTORY_KEYS', 'CHECKPOIN
            'StylizeConfig', 'is_trainable', 'trainable_parameters', 'freeze_for_stylization', 'param_groups',
            'tweedie_loss', 'default_perceptual', 'ldis', 'generator_fingerprint', 'Stylizer', 'seeded_global_rng',
            'atomic_write', 'optimizer_to_safe', 'optimizer_from_safe', 'clean_stale', 'list_checkpoints',
-           'prune_checkpoints', 'find_checkpoint', 'Interrupted', 'stop_signals']
+           'prune_checkpoints', 'find_checkpoint', 'checkpoint_config', 'Interrupted', 'stop_signals']
 
 # %% ../nbs/10_stylize.ipynb #c006
 _KINDS = {'int': 'an integer', 'float': 'a finite number', 'bool': 'true or false', 'str': 'a string',
@@ -45,6 +45,7 @@ class StylizeConfig:
     negative_prompt:str = ''                # prompt of the unconditional branch (the paper: empty)
     iterations:int = 10_000                 # optimizer steps of a run
     lr:float = 1e-4                         # Adam learning rate
+    adam_betas:tuple = (0.9, 0.999)         # Adam's (beta1, beta2)
     relative_lr:bool = False                # scale each parameter's lr by its initial RMS (an equalized learning rate)
     batch:int = 1                           # identities per iteration
     truncation_psi:float = 0.75             # W codes are pulled towards w_avg by 1 - psi
@@ -94,6 +95,10 @@ class StylizeConfig:
     preview_every:int = 100                 # write a preview strip every k iterations (0: never)
     preview_samples:int = 3                 # identities in a preview strip
     seed:int = 0                            # seeds every random draw of the run
+    objective:str = 'score'                 # 'score': distilled diffusion scores; 'clip-direction': StyleGAN-NADA's CLIP loss (13_baselines)
+    source_prompt:str = 'a person'          # the source domain's text (the CLIP direction's start)
+    auto_layer_k:int|None = None            # 'clip-direction': train only the k W+ layers a short W+ search moves most (None: all)
+    auto_layer_iters:int = 1                # W+ optimisation steps of that search
 
     def __post_init__(self):
         for f in fields(self):
@@ -102,6 +107,10 @@ class StylizeConfig:
             if not _field_ok(str(f.type), getattr(self, f.name)):
                 raise ValueError(f"config field {f.name} must be {_KINDS[str(f.type)]}, got {v!r}")
         if self.rule not in ('ld', 'sds', 'sds-authors'): raise ValueError(f"rule must be 'ld', 'sds' or 'sds-authors', got {self.rule!r}")
+        if self.objective not in ('score', 'clip-direction'): raise ValueError(f"objective must be 'score' or 'clip-direction', got {self.objective!r}")
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas): raise ValueError(f"adam_betas is (beta1, beta2) in [0, 1), got {self.adam_betas}")
+        if self.auto_layer_k is not None and self.auto_layer_k < 1: raise ValueError(f"auto_layer_k must be None or >= 1, got {self.auto_layer_k}")
+        if self.auto_layer_iters < 1: raise ValueError(f"auto_layer_iters must be a positive integer, got {self.auto_layer_iters}")
         for k in ('iterations', 'batch', 'grid_every', 'checkpoint_every'):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
         if self.lr <= 0: raise ValueError(f"lr must be positive, got {self.lr}")
@@ -153,6 +162,8 @@ METHODS |= {   # two of the paper's baselines are score distillation with other 
                             sds_weighting='one_minus_abar', grad_scale=100., grad_clamp=1.),   # t in [10, 500], w = 1 - abar
     'diffusiongan3d': dict(_sds_alone, ldis_weight=1., guidance_scale=100., num_inference_steps=1000, min_step=20, max_step=980,
                            sds_weighting='one_minus_abar'),                                      # t in [20, 980], + LDIS
+    'stylegan-nada': dict(_sds_alone, objective='clip-direction', ldis_weight=0., lr=0.002, adam_betas=(0., 0.99),
+                          iterations=300, batch=2, auto_layer_k=8, auto_layer_iters=1),          # CLIP direction, no diffusion prior
 }
 
 def _known(kind:str, name, known)->None:
@@ -270,7 +281,7 @@ def generator_fingerprint(module)->str:
 class Stylizer:
     "Fine-tunes a copy of a 3D-aware generator towards a prompt with distilled scores."
     def __init__(self, generator, # generator with PanoHead's interface; copied, never changed
-                 guide_single:Guide, # guide for single views (with the edge ControlNet if `single_control`)
+                 guide_single:Guide|None, # guide for single views (with the edge ControlNet if `single_control`); None for objectives without one
                  guide_grid:Guide|None=None, # guide for the grid (with the depth ControlNet if `grid_control`)
                  config:StylizeConfig|None=None, # the run's settings; None: the defaults (paper recipe)
                  out=None, # output folder for checkpoints and previews; None: write nothing
@@ -289,14 +300,16 @@ class Stylizer:
         self.G = freeze_for_stylization(copy.deepcopy(generator).eval())
         self.params = trainable_parameters(self.G)
         if not self.params: raise ValueError("the generator has no trainable weights under backbone.synthesis. or superresolution.")
-        self.guide = self._guide(guide_single, c.single_control, 'single')
-        if c.grid and c.grid_control and guide_grid is None:
+        if c.objective != 'score': guide_single = guide_grid = None          # a CLIP objective (a subclass) needs no diffusion guide
+        elif guide_single is None: raise ValueError("score distillation needs a guide: pass guide_single (e.g. Guide.from_pipeline(load_prior()))")
+        self.guide = self._guide(guide_single, c.single_control, 'single') if guide_single is not None else None
+        if c.grid and c.grid_control and guide_grid is None and self.guide is not None:
             raise ValueError("the grid uses the depth ControlNet (grid_control): pass guide_grid, a guide with the depth ControlNet")
-        self.guide_grid = self._guide(guide_grid or guide_single, c.grid_control, 'grid') if c.grid else None
+        self.guide_grid = self._guide(guide_grid or guide_single, c.grid_control, 'grid') if c.grid and self.guide is not None else None
         if c.grid and c.grid_control and c.grid_depth == 'depth-anything' and depth_model is None:
             raise ValueError("grid_depth='depth-anything' needs a depth model: pass depth_model (e.g. headstyle.fullscale.DepthEstimator)")
         self.depth_model = depth_model
-        self.opt = torch.optim.Adam(param_groups(self.params, c.lr, c.relative_lr))
+        self.opt = torch.optim.Adam(param_groups(self.params, c.lr, c.relative_lr), betas=c.adam_betas)
         self.rng = torch.Generator().manual_seed(c.seed)
         self.iteration, self.stats, self.history = 0, dict(skipped=0), []
         self.out = Path(out) if out is not None else None
@@ -613,13 +626,20 @@ def resume(cls:Stylizer, folder, # a checkpoint folder, or a run folder (its lat
            depth_model=None, # the run's depth model, if grid_depth='depth-anything'
           )->Stylizer:
     "A stylizer continued from a checkpoint, with the checkpoint's config."
+    folder, config, out = checkpoint_config(folder, out)
+    st = cls(generator, guide_single, guide_grid, config, out, perceptual, depth_model)
+    st.load_state(folder)
+    return st
+
+def checkpoint_config(folder, # a checkpoint folder, or a run folder (its latest checkpoint)
+                      out=None, # the output folder asked for; None: the run folder the checkpoint belongs to
+                     )->tuple: # (checkpoint folder, its StylizeConfig, output folder)
+    "Where a run continues from, with which settings, writing where."
     folder = find_checkpoint(folder)
     try: config = StylizeConfig(**json.loads((folder / 'stylize.json').read_text())['config'])
     except (ValueError, KeyError, TypeError) as e: raise ValueError(f"unreadable checkpoint config at {folder}: {e}") from None
     if out is None and folder.parent.name == 'checkpoints': out = folder.parent.parent
-    st = cls(generator, guide_single, guide_grid, config, out, perceptual, depth_model)
-    st.load_state(folder)
-    return st
+    return folder, config, out
 
 # %% ../nbs/10_stylize.ipynb #c050
 PREVIEW_YAWS = (-0.6, 0., 0.6)   # radians
