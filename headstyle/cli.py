@@ -604,6 +604,8 @@ def make_parser()->HeadstyleParser:
     add_device(dm)
     dm.set_defaults(func=cmd_demo)
     add_evaluate(sub)
+    from headstyle.experiments import add_experiments
+    add_experiments(sub)
     return p
 
 def one_line(e)->str:

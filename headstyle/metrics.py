@@ -493,9 +493,10 @@ def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
                   prompt:str|None=None, # target prompt (None: the runs' own, which must agree)
                   identities:int=16, seed:int=0, # latents graded, and their seed
                   judges='tiny', # 'tiny', a judges folder, or a Judges
-                  reference=None, # a folder of reference images (None: TinyHeads ground truth)
+                  reference=None, # a folder of reference images, or (M, 3, H, W) images in [-1, 1] (None: TinyHeads ground truth)
                   generator=None, # the original generator's folder (None: the shipped one)
                   front_only:bool=False, progress:bool=True,
+                  reference_identities:int=40, # identities of the TinyHeads reference set (times the yaws), without `reference`
                  )->tuple[dict, dict]: # numbers, renders
     "Grade saved stylizer runs and edit runs against the original generator, on the same identities."
     from types import SimpleNamespace
@@ -513,7 +514,7 @@ def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
         if len(ps := {c.prompt for c in configs}) > 1: raise ValueError(f"the runs were made for different prompts ({', '.join(map(repr, sorted(ps)))}); pass --prompt")
         prompt = configs[0].prompt
     names = _unique_names(runs)
-    ref = load_image_folder(reference) if reference is not None else None
+    ref = reference if reference is None or isinstance(reference, Tensor) else load_image_folder(reference)
     judges = judges if isinstance(judges, Judges) else Judges.load(judges)
     G0 = load_any_generator(generator)
     ws = run_latents(G0, configs[0], identities, seed)
@@ -526,11 +527,11 @@ def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
         if e['w0'].shape != ws.shape or not torch.allclose(e['w0'], ws, atol=1e-5):   # draws of n latents are not prefixes of n + 1
             raise ValueError(f"{runs[i]} edited other identities than those graded: evaluate with --seed {e['seed']} --identities {e['identities']}")
         gens[n] = e['w'] if e['kind'] == 'latents' else dict(image=e['edited'])
-    res, renders = evaluate(G0, gens, ws, prompt, judges, ref, front_only=front_only, progress=progress)
+    res, renders = evaluate(G0, gens, ws, prompt, judges, ref, reference_identities, front_only=front_only, progress=progress)
     res['settings'].update(seed=seed, runs={n: str(ckpts.get(i, Path(runs[i]).resolve())) for i, n in enumerate(names)},
                            iterations={n: metas[i].get('iteration') if i in metas else None for i, n in enumerate(names)},
                            methods={n: edits[i]['method'] if i in edits else configs[i].method for i, n in enumerate(names)})
-    if reference is not None: res['settings']['reference'] = str(Path(reference).resolve())
+    if reference is not None: res['settings']['reference'] = 'given images' if isinstance(reference, Tensor) else str(Path(reference).resolve())
     return res, renders
 
 # %% ../nbs/11_metrics.ipynb #m032
