@@ -10,8 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'paper_value', 'Run', 'plan', 'shard',
-           'reference_images', 'run_one', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'parse_shard',
-           'write_summary', 'cmd_experiments', 'add_experiments']
+           'reference_images', 'run_one', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize',
+           'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -60,10 +60,14 @@ class Run:
         return argv
 
 def plan(sweep:str, # 'table' or 'ablation'
-         styles=PAPER_STYLES, seeds:int=3)->list[Run]:
+         styles=PAPER_STYLES, seeds:int=3,
+         systems=None, # a subset of the sweep's systems (None: all)
+        )->list[Run]:
     "Every run of a sweep, in a fixed order."
     if sweep not in ('table', 'ablation'): raise ValueError(f"sweep must be 'table' or 'ablation', got {sweep!r}")
-    systems = list(SYSTEMS) if sweep == 'table' else list(ABLATION)
+    known = list(SYSTEMS) if sweep == 'table' else list(ABLATION)
+    if bad := [m for m in systems or () if m not in known]: raise ValueError(f"unknown {sweep} system {bad[0]!r}; known: {', '.join(known)}")
+    systems = [m for m in known if systems is None or m in systems]
     return [Run(sweep, m, s, k) for s in styles for k in range(seeds) for m in systems]
 
 def shard(runs:list, i:int, n:int)->list:
@@ -85,13 +89,19 @@ def run_one(run:Run, out, # the sweep folder: runs/<name>/ and results/<name>.js
             identities:int=8, quick:bool=False, judges='tiny', reference_identities:int=40,
            )->dict: # the result record
     "Make one run, grade it, write its JSON; a run whose JSON exists is read back, not redone."
-    from headstyle.cli import main
-    from headstyle.metrics import evaluate_runs
-    from headstyle.world import style_prompt
     from headstyle.stylize import atomic_write
     out = Path(out); res = out/'results'/f'{run.name}.json'
     if res.exists(): return json.loads(res.read_text())
-    folder = out/'runs'/run.name
+    rec = make_and_grade(run, out/'runs'/run.name, identities, quick, judges, reference_identities)
+    res.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(res, lambda f: f.write_text(json.dumps(rec, indent=1)))
+    return rec
+
+def make_and_grade(run:Run, folder, identities:int=8, quick:bool=False, judges='tiny', reference_identities:int=40)->dict:
+    "Run the run's command into `folder` (continuing what is there), then grade it: the result record."
+    from headstyle.cli import main
+    from headstyle.metrics import evaluate_runs
+    from headstyle.world import style_prompt
     argv = run.argv(folder, identities, quick)
     t0 = time.time()
     code = main(argv)
@@ -103,8 +113,6 @@ def run_one(run:Run, out, # the sweep folder: runs/<name>/ and results/<name>.js
     rec = dict(asdict(run), command='headstyle ' + ' '.join(argv), quick=quick, identities=identities,
                metrics=next(iter(m['runs'].values())), original=m['original'], settings=m['settings'],
                run_s=round(t1 - t0, 1), grade_s=round(time.time() - t1, 1))
-    res.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(res, lambda f: f.write_text(json.dumps(rec, indent=1)))
     return rec
 
 # %% ../nbs/17_experiments.ipynb #x014
@@ -112,12 +120,12 @@ def _one(args):
     import torch; torch.set_num_threads(1)
     return run_one(*args)
 
-def sweep(sweep_name:str, out, styles=PAPER_STYLES, seeds:int=3, identities:int=8, quick:bool=False,
+def sweep(sweep_name:str, out, styles=PAPER_STYLES, seeds:int=3, identities:int=8, quick:bool=False, systems=None,
           workers:int=1, part:tuple=(0, 1), # (i, n): run the i-th of n shards
           judges='tiny', progress:bool=True)->list[dict]:
     "Run (or read back) every run of this shard of a sweep; returns their records."
     from tqdm.auto import tqdm
-    runs = shard(plan(sweep_name, styles, seeds), *part)
+    runs = shard(plan(sweep_name, styles, seeds, systems), *part)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     ref_ids = 8 if quick else 40
     jobs = [(r, out, identities, quick, judges, ref_ids) for r in runs]
@@ -189,7 +197,8 @@ def cmd_experiments(args)->int:
     styles = tuple(args.styles or (PAPER_STYLES[2:3] if args.quick else PAPER_STYLES))
     seeds = args.seeds or (1 if args.quick else 3)
     out = writable_folder(args.out)
-    recs = sweep(args.sweep, out, styles, seeds, args.identities if not args.quick else 2, args.quick, args.workers, part)
+    try: recs = sweep(args.sweep, out, styles, seeds, args.identities if not args.quick else 2, args.quick, args.systems, args.workers, part)
+    except ValueError as e: raise UsageError(str(e))
     path = write_summary(out, 'headstyle experiments ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['experiments'] else '')
     print(f"{len(recs)} runs of shard {part[0]}/{part[1]} done; summary of every finished run in {path}")
     return 0
@@ -200,6 +209,7 @@ def add_experiments(sub):
     ex = sub.add_parser('experiments', help="the paper's table or ablation on TinyHeads: runs, grades, summary.json (resumable)")
     ex.add_argument('sweep', choices=('table', 'ablation'), help='the seven systems of the table, or the rows of the ablation')
     ex.add_argument('--styles', nargs='+', help='styles (default: pixar joker werewolf sketch statue; --quick: werewolf)')
+    ex.add_argument('--systems', nargs='+', help="only these systems (table: instructpix2pix ... ours) or rows (ablation: sds ... full)")
     ex.add_argument('--seeds', type=positive_int, help='seeds per cell (default: 3; --quick: 1)')
     ex.add_argument('--identities', type=positive_int, default=8, help='identities graded per run (default: 8)')
     ex.add_argument('--out', default='headstyle-out/experiments', help='sweep folder: runs/, results/, summary.json')

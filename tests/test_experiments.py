@@ -1,0 +1,44 @@
+"The sweeps of headstyle.experiments: shards, resumption, summaries, and real quick runs through the CLI."
+import json
+import pytest
+import headstyle.experiments as ex
+from test_metrics import evaluate_cli
+
+def fake_make(calls):
+    def make(run, folder, identities=8, quick=False, judges='tiny', reference_identities=40):
+        calls.append(run.name)
+        return dict(ex.asdict(run), command='fake', quick=quick, identities=identities, run_s=1., grade_s=1.,
+                    metrics=dict(fid=run.seed + 1., id=.5, clip=1., kid=0., delta_d=None, diversity=.3, clip_p_target=.5))
+    return make
+
+def test_shards_cover_the_sweep_once_and_a_sweep_resumes(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ex, 'make_and_grade', fake_make(calls))
+    a = ex.sweep('ablation', tmp_path, ('werewolf', 'pixar'), 2, part=(0, 2), progress=False)
+    b = ex.sweep('ablation', tmp_path, ('werewolf', 'pixar'), 2, part=(1, 2), progress=False)
+    whole = [r.name for r in ex.plan('ablation', ('werewolf', 'pixar'), 2)]
+    assert sorted(calls) == sorted(whole) and len(set(calls)) == len(whole) == 8 * 2 * 2
+    assert not {r['system'] + r['style'] + str(r['seed']) for r in a} & {r['system'] + r['style'] + str(r['seed']) for r in b}
+    calls.clear()
+    again = ex.sweep('ablation', tmp_path, ('werewolf', 'pixar'), 2, progress=False)   # everything is read back
+    assert calls == [] and len(again) == len(whole)
+    (tmp_path/'results'/f'{whole[3]}.json').unlink()                                # a sweep killed before this run
+    ex.sweep('ablation', tmp_path, ('werewolf', 'pixar'), 2, progress=False)
+    assert calls == [whole[3]]
+    s = ex.summarize(ex.load_results(tmp_path))
+    assert s['full']['pixar']['n'] == 2 and s['full']['pixar']['fid']['mean'] == 1.5 and s['full']['pixar']['delta_d'] is None
+
+def test_bad_sweeps_are_one_line_errors(tmp_path):
+    for args, msg in ((('table', '--shard', '2/2'), '0 <= i < n'), (('table', '--shard', 'x'), 'i/n'),
+                      (('ablation', '--styles', 'anime'), "unknown style 'anime'"), (('table', '--systems', 'dreambooth'), 'unknown table system')):
+        code, _, err = evaluate_cli('experiments', *args, '--out', tmp_path)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and msg in err, (args, err)
+
+def test_quick_ablation_rows_in_two_workers(tmp_path):
+    code, out, err = evaluate_cli('experiments', 'ablation', '--quick', '--systems', 'sds', 'full', '--workers', '2', '--out', tmp_path)
+    assert code == 0, err
+    s = json.loads((tmp_path/'summary.json').read_text())
+    assert s['runs'] == 2 and s['quick'] and set(s['cells']) == {'sds', 'full'}
+    rec = json.loads((tmp_path/'results'/'full__werewolf__seed0.json').read_text())
+    assert rec['command'].startswith('headstyle stylize --method full --prompt a werewolf') and 0 <= rec['metrics']['id'] <= 1.0001
+    assert rec['metrics']['delta_d'] is not None and rec['settings']['iterations'] == {'full__werewolf__seed0': 2}
