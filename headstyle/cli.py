@@ -606,6 +606,7 @@ def make_parser()->HeadstyleParser:
     add_evaluate(sub)
     from headstyle.experiments import add_experiments
     add_experiments(sub)
+    from headstyle.edit2d import add_edit2d; add_edit2d(sub)   # the 2D-editor baselines (13b_edit2d)
     return p
 
 def one_line(e)->str:
