@@ -105,6 +105,9 @@ def make_and_grade(run:Run, folder, identities:int=8, quick:bool=False, judges='
     argv = run.argv(folder, identities, quick)
     t0 = time.time()
     code = main(argv)
+    if code > 128:                                  # stopped by a signal, its checkpoint written: the sweep stops too
+        from headstyle.stylize import Interrupted
+        raise Interrupted(f"the sweep stopped in run {run.name}; run the same command to continue", code - 128)
     if code != 0: raise RuntimeError(f"run {run.name} failed (exit {code}): headstyle {' '.join(argv)}")
     t1 = time.time()
     m, _ = evaluate_runs([folder], style_prompt(run.style), identities, run.seed, judges=judges, progress=False,
