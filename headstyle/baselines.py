@@ -261,7 +261,7 @@ def write_strips(folder, # where the PNGs go
 def run_styleclip(args)->int:
     "`headstyle stylize --method styleclip`: optimise the codes of the graded identities; write latents, the edit run and strips."
     import json, numpy as np
-    from headstyle.cli import UsageError, writable_folder, quiet_libraries
+    from headstyle.cli import UsageError, writable_folder, quiet_libraries, refuse_instruction
     from headstyle.panohead import load_any_generator
     from headstyle.metrics import run_latents, generator_renders, save_edit_run, is_edit_run
     from headstyle.stylize import generator_fingerprint, atomic_write
@@ -270,6 +270,7 @@ def run_styleclip(args)->int:
     preset = args.preset or 'tiny'
     cfg = StyleCLIPConfig(**{**STYLECLIP_PRESETS[preset], **{k: v for k, v in dict(prompt=args.prompt, steps=args.iters, seed=args.seed,
                                                                                       id_weight=args.id_weight).items() if v is not None}})
+    refuse_instruction(cfg.prompt, '--method styleclip')
     settings = dict(asdict(cfg), preset=preset, identities=args.identities, clip=args.clip or ['tiny guide CLIP'], id_model=args.id_model or 'tiny guide ID')
     out = writable_folder(args.out)
     if is_edit_run(out):

@@ -9,13 +9,13 @@ from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser',
-           'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides', 'load_depth_model',
-           'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer',
-           'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render', 'cmd_convert_panohead', 'demo_config',
-           'demo_run', 'image_uri', 'file_uri', 'demo_html', 'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate',
-           'metrics_html', 'evaluation_html', 'write_atomic', 'positive_int', 'add_model_folders', 'add_device',
-           'make_parser', 'one_line', 'main']
+__all__ = ['INSTRUCTION_VERBS', 'DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'BAD_INPUT',
+           'HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides',
+           'load_depth_model', 'refuse_instruction', 'check_prompt', 'warn_unknown_words', 'stylize_config',
+           'resume_conflicts', 'saved_config', 'make_stylizer', 'cmd_stylize', 'load_latents', 'render_edit_run',
+           'cmd_render', 'cmd_convert_panohead', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html',
+           'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html', 'write_atomic',
+           'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -100,6 +100,15 @@ def load_depth_model(config, # a StylizeConfig: grid_depth says whether a depth 
     from headstyle.fullscale import DepthEstimator
     return DepthEstimator.from_folder(folder, device, dtype)
 
+INSTRUCTION_VERBS = ('make', 'turn', 'change', 'convert', 'transform', 'give', 'add', 'replace')
+
+def refuse_instruction(prompt:str, method:str)->None:
+    "A text-prompt method describes its target ('a werewolf'); an instruction ('make him a werewolf') is refused."
+    words = prompt.strip().lower().split()
+    if words and words[0] in INSTRUCTION_VERBS:
+        raise UsageError(f"{prompt!r} is an instruction, but {method} takes a description of the target, e.g. 'a werewolf' "
+                         "(headstyle edit2d --method ip2p builds its instruction from the description, or takes --instruction)")
+
 def check_prompt(tokenizer, prompt:str)->list[str]:
     "Refuse an empty prompt; warn on standard error about words the tokenizer will cut and characters it cannot represent."
     if not prompt.strip(): raise UsageError("the prompt is empty: give the target style, e.g. --prompt 'a werewolf'")
@@ -179,6 +188,7 @@ def cmd_stylize(args)->int:
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     out = writable_folder(args.out)
     cfg = stylize_config(args)                       # bad options are errors, resuming or not
+    refuse_instruction(cfg.prompt, f"--method {cfg.method}")
     ckpts = list_checkpoints(out)
     if args.resume and not ckpts: raise UsageError(f"--resume: {out} holds no finished checkpoint; drop --resume to start a run there")
     G = load_any_generator(args.generator).to(device)           # the generator and its optimizer stay fp32

@@ -202,12 +202,13 @@ def save_strips(out, # folder for the PNGs
 
 def cmd_edit2d(args)->int:
     "Render the identities at five yaws, edit every view in 2D, write an edit run (graded by `headstyle evaluate`) and strips."
-    from headstyle.cli import UsageError, writable_folder, quiet_libraries
+    from headstyle.cli import UsageError, writable_folder, quiet_libraries, refuse_instruction
     from headstyle.fullscale import resolve_device, resolve_dtype
     method, full = METHODS2D[args.method], args.model is not None
     if full and not Path(args.model).is_dir(): raise UsageError(f"--model {args.model}: no such folder")
     if full and method == 'instantid': raise UsageError(INSTANTID_NEEDS)
     if not args.prompt.strip(): raise UsageError("the prompt is empty: give the target style, e.g. --prompt 'a werewolf'")
+    refuse_instruction(args.prompt, 'edit2d --prompt')
     unused = [f for f, v, used in (('--instruction', args.instruction, full), ('--image-guidance-scale', args.image_guidance_scale, full),
                                     ('--strength', args.strength, not full), ('--id-weight', args.id_weight, method == 'instantid'),
                                     ('--id-encoder', args.id_encoder, method == 'instantid')) if v is not None and not used]
