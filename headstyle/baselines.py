@@ -239,7 +239,10 @@ def load_identity(path=None, # TinyID weights (.safetensors) or a TorchScript re
     if path is None or str(path).endswith('.safetensors'): net = load_guide_id(path)
     else:
         if not Path(path).is_file(): raise FileNotFoundError(f"no identity model at {path}: pass TinyID .safetensors or a TorchScript file")
-        net = torch.jit.load(str(path), map_location='cpu').eval()
+        import warnings
+        with warnings.catch_warnings():                  # TorchScript is deprecated, and still how recognisers are shipped
+            warnings.simplefilter('ignore', DeprecationWarning)
+            net = torch.jit.load(str(path), map_location='cpu').eval()
         for q in net.parameters(): q.requires_grad_(False)
     return net.to(device or 'cpu')
 
