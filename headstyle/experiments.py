@@ -9,9 +9,10 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'paper_value', 'Run', 'plan', 'shard',
-           'reference_images', 'run_one', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize',
-           'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
+__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'DIRECTIONS', 'LABELS',
+           'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'make_and_grade',
+           'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'table_html', 'ablation_plot', 'parse_shard',
+           'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -170,6 +171,62 @@ def summarize(records:list, metrics=('fid', 'kid', 'clip', 'id', 'delta_d', 'div
             row[k] = dict(mean=sum(v) / len(v), ci=bootstrap_ci(v)) if v else None
         out.setdefault(system, {})[style] = row
     return out
+
+# %% ../nbs/17_experiments.ipynb #x017c
+DIRECTIONS = dict(fid=-1, clip=1, id=1, delta_d=-1, diversity=1, kid=-1)
+LABELS = dict(fid='FID ↓', clip='CLIP ↑', id='ID ↑', delta_d='ΔD ↓', diversity='div. ↑', kid='KID ↓')
+
+def _best(values:dict, metric:str):
+    "The key with the best value by the metric's direction (None values ignored)."
+    v = {k: x for k, x in values.items() if x is not None}
+    return max(v, key=lambda k: DIRECTIONS[metric] * v[k]) if v else None
+
+def table_html(cells:dict, # summarize(...) output: system -> style -> metric stats
+               systems=tuple(SYSTEMS), styles=PAPER_STYLES, metrics=METRICS, paper:bool=True)->str:
+    "The summary as the paper's table: mean ± half the 95% interval, the paper's value beside it, the best per column in bold."
+    def fmt(x, m): return '—' if x is None else (f'{x:.2f}' if m == 'fid' else f'{x:.3f}')
+    head = ''.join(f'<th colspan="{len(metrics)}">{s}</th>' for s in styles)
+    sub = ''.join(f'<th>{LABELS[m]}</th>' for _ in styles for m in metrics)
+    ours = {(s, m): {k: (cells.get(k, {}).get(s) or {}).get(m) for k in systems} for s in styles for m in metrics}
+    best = {sm: _best({k: v['mean'] if v else None for k, v in d.items()}, sm[1]) for sm, d in ours.items()}
+    pbest = {(s, m): _best({k: paper_value(k, s, m) for k in systems if k in PAPER_TABLE}, m) for s in styles for m in metrics}
+    rows = []
+    for k in systems:
+        tds = []
+        for s in styles:
+            for m in metrics:
+                v = ours[s, m][k]
+                txt = '' if v is None else fmt(v['mean'], m) + (f"±{fmt((v['ci'][1] - v['ci'][0]) / 2, m)}" if v['ci'][0] is not None and v['ci'][1] > v['ci'][0] else '')
+                if best[s, m] == k: txt = f'<b>{txt}</b>'
+                if paper and k in PAPER_TABLE:
+                    pv = fmt(paper_value(k, s, m), m)
+                    txt += f' <span style="color:#888">{"<b>" + pv + "</b>" if pbest[s, m] == k else pv}</span>'
+                tds.append(f'<td>{txt}</td>')
+        rows.append(f'<tr><th>{k}</th>{"".join(tds)}</tr>')
+    return f'<table class="headstyle-table"><tr><th></th>{head}</tr><tr><th></th>{sub}</tr>{"".join(rows)}</table>'
+
+# %% ../nbs/17_experiments.ipynb #x017f
+ABLATION_AXES = (('id', 'ID ↑'), ('diversity', 'diversity ↑'), ('clip', 'style: CLIP score ↑'), ('fid', 'FID ↓'))
+
+def ablation_plot(cells:dict, # summarize(...) output of an ablation sweep
+                  styles=None, rows=ABLATION):
+    "One panel per metric: each row's mean and 95% interval, a line per style."
+    import matplotlib.pyplot as plt
+    styles = styles or sorted({s for r in cells.values() for s in r})
+    rows = [r for r in rows if r in cells]
+    fig, axes = plt.subplots(1, len(ABLATION_AXES), figsize=(4 * len(ABLATION_AXES), 3.6))
+    for ax, (m, label) in zip(axes, ABLATION_AXES):
+        for k, s in enumerate(styles):
+            pts = [(i, cells[r][s][m]) for i, r in enumerate(rows) if s in cells[r] and cells[r][s].get(m)]
+            if not pts: continue
+            x = [i + 0.08 * (k - (len(styles) - 1) / 2) for i, _ in pts]
+            y = [v['mean'] for _, v in pts]
+            err = [[v['mean'] - v['ci'][0] for _, v in pts], [v['ci'][1] - v['mean'] for _, v in pts]]
+            ax.errorbar(x, y, yerr=err, marker='o', ms=4, capsize=2, lw=1, label=s)
+        ax.set_xticks(range(len(rows)), rows, rotation=60, ha='right', fontsize=8); ax.set_title(label, fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/17_experiments.ipynb #x019
 def parse_shard(s:str)->tuple[int, int]:
