@@ -10,9 +10,9 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'DIRECTIONS', 'LABELS',
-           'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'make_and_grade',
-           'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'table_html', 'ablation_plot', 'parse_shard',
-           'write_summary', 'cmd_experiments', 'add_experiments']
+           'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'relative_record',
+           'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'table_html',
+           'ablation_plot', 'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -93,10 +93,25 @@ def run_one(run:Run, out, # the sweep folder: runs/<name>/ and results/<name>.js
     from headstyle.stylize import atomic_write
     out = Path(out); res = out/'results'/f'{run.name}.json'
     if res.exists(): return json.loads(res.read_text())
-    rec = make_and_grade(run, out/'runs'/run.name, identities, quick, judges, reference_identities)
+    rec = relative_record(make_and_grade(run, out/'runs'/run.name, identities, quick, judges, reference_identities), out)
     res.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(res, lambda f: f.write_text(json.dumps(rec, indent=1)))
     return rec
+
+def relative_record(rec:dict, out)->dict:
+    "A record whose paths are relative to the sweep folder, so that sweeps can be moved, merged and committed."
+    root = str(Path(out).resolve())
+    return json.loads(json.dumps(rec).replace(root + '/', '').replace(root, '.'))
+
+def collect(src, dst, command:str='')->Path:
+    "Copy a sweep's result records (paths made relative) into `dst`/results and write its summary: what is committed."
+    from headstyle.stylize import atomic_write
+    (Path(dst)/'results').mkdir(parents=True, exist_ok=True)
+    for r in load_results(src):
+        rec = relative_record(r, src)
+        name = Run(rec['sweep'], rec['system'], rec['style'], rec['seed']).name
+        atomic_write(Path(dst)/'results'/f'{name}.json', lambda f: f.write_text(json.dumps(rec, indent=1)))
+    return write_summary(dst, command)
 
 def make_and_grade(run:Run, folder, identities:int=8, quick:bool=False, judges='tiny', reference_identities:int=40)->dict:
     "Run the run's command into `folder` (continuing what is there), then grade it: the result record."

@@ -187,7 +187,7 @@ def with_method(self:StylizeConfig, name:str, # a row of the ablation, see `METH
 @patch(as_prop=True)
 def method(self:StylizeConfig)->str:
     "The method (ablation row or baseline) whose switches this config has, the most specific one; or 'custom'."
-    hits = [k for k, m in METHODS.items() if all(getattr(self, f) == v for f, v in m.items())]
+    hits = [k for k, m in METHODS.items() if all(getattr(self, f) == v for f, v in m.items() if f != 'iterations')]   # a length is not a method
     return max(hits, key=lambda k: len(METHODS[k]), default='custom')
 
 # %% ../nbs/10_stylize.ipynb #c012
