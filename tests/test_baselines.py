@@ -3,7 +3,7 @@ import json
 import numpy as np, pytest, torch
 from test_metrics import evaluate_cli, random_judges
 
-def test_nada_runs_resumes_renders_and_is_graded(tmp_path):
+def test_nada_runs_resumes_renders_and_is_graded(tmp_path, small_reference):
     from headstyle.stylize import list_checkpoints
     run = tmp_path/'nada'
     code, _, err = evaluate_cli('stylize', '--method', 'stylegan-nada', '--iters', '2', '--prompt', 'a marble statue', '--out', run)
@@ -14,11 +14,11 @@ def test_nada_runs_resumes_renders_and_is_graded(tmp_path):
     assert code == 0 and 'resuming' in err and list_checkpoints(run)[-1].name == 'it000003', err
     code, _, err = evaluate_cli('render', '--checkpoint', run, '--samples', '1', '--out', tmp_path/'strips')
     assert code == 0 and len(list((tmp_path/'strips').glob('*.png'))) == 1, err
-    code, _, err = evaluate_cli('evaluate', run, '--identities', '2', '--out', tmp_path/'ev')
+    code, _, err = evaluate_cli('evaluate', run, '--identities', '2', '--reference', small_reference, '--out', tmp_path/'ev')
     m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
     assert code == 0 and m['settings']['methods'] == {'nada': 'stylegan-nada'} and m['runs']['nada']['delta_d'] is not None, err
 
-def test_styleclip_writes_codes_strips_and_an_edit_run(tmp_path):
+def test_styleclip_writes_codes_strips_and_an_edit_run(tmp_path, small_reference):
     run = tmp_path/'sc'
     args = ('stylize', '--method', 'styleclip', '--iters', '3', '--identities', '2', '--prompt', 'a werewolf', '--out', run)
     code, out, err = evaluate_cli(*args)
@@ -32,10 +32,10 @@ def test_styleclip_writes_codes_strips_and_an_edit_run(tmp_path):
     assert code == 2 and 'holds another run' in err
     code, _, err = evaluate_cli('render', '--checkpoint', run, '--out', tmp_path/'strips')
     assert code == 0 and len(list((tmp_path/'strips').glob('*.png'))) == 2, err
-    code, _, err = evaluate_cli('evaluate', run, '--identities', '2', '--out', tmp_path/'ev')
+    code, _, err = evaluate_cli('evaluate', run, '--identities', '2', '--reference', small_reference, '--out', tmp_path/'ev')
     m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
     assert code == 0 and m['settings']['methods'] == {'sc': 'styleclip'} and m['runs']['sc']['id'] < 1, err
-    code, _, err = evaluate_cli('evaluate', run, '--identities', '3', '--out', tmp_path/'ev')
+    code, _, err = evaluate_cli('evaluate', run, '--identities', '3', '--reference', small_reference, '--out', tmp_path/'ev')
     assert code == 2 and 'other identities' in err
 
 def test_baselines_bad_input(tmp_path):

@@ -218,7 +218,7 @@ def test_evaluate_bad_input(tmp_path):
         code, _, err = evaluate_cli(*args, '--out', tmp_path/'out')
         assert code == 2 and len(err.strip().splitlines()) == 1 and msg in err, (msg, err)
 
-def test_edit_runs_are_graded_on_the_same_identities(tmp_path, judges):
+def test_edit_runs_are_graded_on_the_same_identities(tmp_path, judges, small_reference):
     from headstyle.generator import load_generator
     from headstyle.stylize import StylizeConfig, generator_fingerprint
     from headstyle.metrics import save_edit_run, evaluate_runs, run_latents, generator_renders
@@ -229,7 +229,7 @@ def test_edit_runs_are_graded_on_the_same_identities(tmp_path, judges):
     views = generator_renders(G, w0)['image']
     save_edit_run(tmp_path/'views', 'test', 'a werewolf', w0, 0, c, edited=views.flip(-1))
     fake_run(tmp_path/'same', G, 'a werewolf')
-    res, _ = evaluate_runs([tmp_path/'lat', tmp_path/'views', tmp_path/'same'], identities=4, judges=judges, progress=False)
+    res, _ = evaluate_runs([tmp_path/'lat', tmp_path/'views', tmp_path/'same'], identities=4, judges=judges, progress=False, reference=small_reference)
     lat, v, same = (res['runs'][k] for k in ('lat', 'views', 'same'))
     assert same['id'] == pytest.approx(1, abs=1e-4) and lat['id'] < 0.99 and lat['delta_d'] > 0
     assert v['delta_d'] is None and v['id'] < 0.999                 # 2D edits: no depth; mirrored views are not the same images
