@@ -12,7 +12,7 @@ from torch import Tensor
 __all__ = ['FOV', 'RADIUS', 'MIRROR_IDX', 'SINGLE_YAW', 'SINGLE_PITCH', 'GRID_YAW', 'GRID_PITCH', 'INFERENCE_YAWS',
            'INFERENCE_PITCH', 'fov_to_intrinsics', 'sphere_origin', 'lookat_matrix', 'lookat_pose', 'camera_params',
            'check_cameras', 'split_cameras', 'camera_angles', 'mirror_camera', 'sample_angles', 'sample_cameras',
-           'pixel_uv', 'uv_rays', 'camera_rays', 'frustum_lines', 'camera_figure', 'plot_cameras']
+           'pixel_uv', 'uv_rays', 'camera_rays', 'frustum_lines', 'camera_figure', 'plot_cameras', 'tile_grid']
 
 # %% ../nbs/00_cameras.ipynb #c006
 FOV = 18.837     # degrees, PanoHead / EG3D FFHQ field of view
@@ -227,3 +227,12 @@ def plot_cameras(groups:dict, # name -> (N, 25) camera vectors
         ax.set(xlabel=xl, ylabel=yl, title=title, aspect='equal', xlim=(-3.2, 3.2), ylim=(-3.2, 3.2))
     axs[0].legend(fontsize=8, loc='lower right')
     return axs
+
+# %% ../nbs/00_cameras.ipynb #c0tg1
+def tile_grid(views:Tensor, # (B, 4, C, H, W) four views per item
+             )->Tensor: # (B, C, 2H, 2W) row-major 2x2 grids
+    "Tile four views into a 2x2 grid."
+    if views.ndim != 5 or views.shape[1] != 4: raise ValueError(f"expected views of shape (B, 4, C, H, W), got {tuple(views.shape)}")
+    top, bottom = torch.cat([views[:, 0], views[:, 1]], -1), torch.cat([views[:, 2], views[:, 3]], -1)
+    return torch.cat([top, bottom], -2)
+

@@ -423,7 +423,7 @@ def cfg_residual(guide:Guide, # a guide on the prior to examine (its negative pr
     return dict(norm=size.item(), shared=(d.mean(0).norm() / size).item())
 
 # %% ../nbs/07_mirror.ipynb #c004
-from .cameras import mirror_camera, camera_rays
+from .cameras import mirror_camera, camera_rays, tile_grid
 
 # %% ../nbs/07_mirror.ipynb #c007
 MIRROR_WEIGHTS = (0.75, 0.25)   # base view, mirrored view (the authors' runs)
@@ -502,7 +502,6 @@ class ToyHead(torch.nn.Module):
 def to_grid(views:Tensor, # (4B, C, H, W) or (B, 4, C, H, W): views of B heads, 4 each
            )->Tensor: # (B, C, 2H, 2W) grids, views 0 1 / 2 3
     "Tile four views per head into a 2x2 grid image."
-    from headstyle.world import tile_grid   # the layout the prior's grids were rendered with
     if views.ndim == 4:
         if len(views) % 4: raise ValueError(f"expected 4 views per head, got a batch of {len(views)}")
         views = views.reshape(-1, 4, *views.shape[1:])

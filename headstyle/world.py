@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from .cameras import camera_params, check_cameras
+from .cameras import camera_params, check_cameras, tile_grid
 from .render import render_field, sdf_density, BACKGROUND
 
 # %% auto #0
@@ -16,7 +16,7 @@ __all__ = ['PARAMS', 'N_PARAMS', 'Z_DIM', 'STYLES', 'STYLE_NAMES', 'SKIN', 'HAIR
            'z_to_identity', 'identity_to_z', 'random_latents', 'sd_ellipsoid', 'sd_capsule', 'smin', 'style_prompt',
            'check_style', 'head_geometry', 'head_colours', 'head_spec', 'head_parts', 'union_sdf', 'head_sdf',
            'sdf_normal', 'albedo', 'sketch_tone', 'head_field', 'head_sdf_field', 'render_heads', 'to_rgb01',
-           'tile_grid', 'render_grid', 'gallery']
+           'render_grid', 'gallery']
 
 # %% ../nbs/01_world.ipynb #c006
 PARAMS = ('head_width', 'head_height', 'jaw_width', 'chin_length', 'nose_length', 'nose_width', 'eye_spacing',
@@ -302,13 +302,6 @@ def to_rgb01(image:Tensor, # (B, 3, H, W) or (3, H, W) in [-1, 1]
     return ((image.movedim(-3, -1) + 1) / 2).clamp(0, 1)
 
 # %% ../nbs/01_world.ipynb #c031
-def tile_grid(views:Tensor, # (B, 4, C, H, W) four views per item
-             )->Tensor: # (B, C, 2H, 2W) row-major 2x2 grids
-    "Tile four views into a 2x2 grid."
-    if views.ndim != 5 or views.shape[1] != 4: raise ValueError(f"expected views of shape (B, 4, C, H, W), got {tuple(views.shape)}")
-    top, bottom = torch.cat([views[:, 0], views[:, 1]], -1), torch.cat([views[:, 2], views[:, 3]], -1)
-    return torch.cat([top, bottom], -2)
-
 def render_grid(identity, # (B, N_PARAMS) identities
                 c, # (B, 4, 25) four cameras per identity
                 style:str='photo', # a name in STYLE_NAMES
