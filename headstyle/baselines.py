@@ -228,8 +228,11 @@ def styleclip(G, # a generator with PanoHead's interface (not changed)
 STYLECLIP_PRESETS = {'paper': {}, 'tiny': dict(steps=100)}
 
 def load_clips(folders, # CLIP folders; None or empty: the baselines' tiny CLIP
-               device=None)->list:
+               device=None, full_scale:bool=False, # a generator other than TinyHeads' was given: the tiny CLIP would not do
+              )->list:
     "The ClipGuides a baseline optimises through."
+    if full_scale and not folders:
+        raise FileNotFoundError("at full scale (--generator) pass --clip with a CLIP folder (the authors: ViT-B/32 and ViT-B/16); the tiny CLIP knows only TinyHeads")
     clips = [ClipGuide.from_folder(f) for f in folders] if folders else [ClipGuide.tiny()]
     return [c.to(device or 'cpu') for c in clips]
 
@@ -284,7 +287,9 @@ def run_styleclip(args)->int:
     G = load_any_generator(args.generator).to(device)
     mapping = StylizeConfig.preset(preset)
     ws0 = run_latents(G, mapping, args.identities, cfg.seed).to(device)
-    clips = load_clips(args.clip, device)
+    clips = load_clips(args.clip, device, full_scale=args.generator is not None)
+    if cfg.id_weight and args.generator is not None and args.id_model is None:
+        raise UsageError("at full scale (--generator) pass --id-model, a TorchScript face recogniser, or --id-weight 0")
     ident = load_identity(args.id_model, device) if cfg.id_weight else None
     w, _ = styleclip(G, ws0, clips, cfg, ident)
     names = [f'id{i:03d}' for i in range(len(w))]

@@ -170,7 +170,7 @@ def make_stylizer(args, cfg, G, out, device, dtype, checkpoint=None):
     from headstyle.stylize import Stylizer
     if cfg.objective == 'clip-direction':
         from headstyle.baselines import NadaStylizer, load_clips
-        clips = load_clips(args.clip, device)
+        clips = load_clips(args.clip, device, full_scale=args.generator is not None)
         return NadaStylizer.resume(checkpoint, G, clips, out=out) if checkpoint else NadaStylizer(G, clips, cfg, out)
     single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
     depth = load_depth_model(cfg, args.depth_model, device, dtype)

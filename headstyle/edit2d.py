@@ -172,6 +172,7 @@ def add_edit2d(sub):
     p.add_argument('--method', required=True, choices=tuple(METHODS2D), help="ip2p (InstructPix2Pix) or instantid (InstantID)")
     p.add_argument('--prompt', required=True, help="target style, e.g. 'a werewolf'")
     p.add_argument('--identities', type=positive_int, default=8, help='identities edited (default: 8)')
+    p.add_argument('--preset', choices=('tiny', 'paper'), default='tiny', help="map the identities as stylizer runs of this preset do (default: tiny)")
     p.add_argument('--seed', type=int, default=0, help='seed of the identities and of the edits (default: 0)')
     p.add_argument('--out', required=True, help='run folder: views.safetensors, edit.json, strips/')
     p.add_argument('--model', help='full-scale model folder (ip2p: an InstructPix2Pix diffusers folder); absent: the TinyHeads stand-in')
@@ -207,6 +208,9 @@ def cmd_edit2d(args)->int:
     method, full = METHODS2D[args.method], args.model is not None
     if full and not Path(args.model).is_dir(): raise UsageError(f"--model {args.model}: no such folder")
     if full and method == 'instantid': raise UsageError(INSTANTID_NEEDS)
+    if args.generator is not None and not full:          # the stand-ins use the tiny prior: they only make sense on TinyHeads
+        raise UsageError(INSTANTID_NEEDS if method == 'instantid' else
+                         f"--generator {args.generator}: at full scale --method ip2p needs --model, an InstructPix2Pix folder (timbrooks/instruct-pix2pix layout)")
     if not args.prompt.strip(): raise UsageError("the prompt is empty: give the target style, e.g. --prompt 'a werewolf'")
     refuse_instruction(args.prompt, 'edit2d --prompt')
     unused = [f for f, v, used in (('--instruction', args.instruction, full), ('--image-guidance-scale', args.image_guidance_scale, full),
@@ -238,7 +242,7 @@ def cmd_edit2d(args)->int:
     from headstyle.stylize import StylizeConfig, generator_fingerprint
     from headstyle.metrics import run_latents, generator_renders, save_edit_run
     G = load_any_generator(args.generator).to(device)
-    config = StylizeConfig.preset('tiny')
+    config = StylizeConfig.preset(args.preset)          # how the identities are mapped: as stylizer runs of that preset
     w0 = run_latents(G, config, args.identities, args.seed)
     views = generator_renders(G, w0)['image']
     t0 = time.time()

@@ -66,3 +66,7 @@ def test_full_scale_paths_on_random_models(tmp_path):
                                 '--out', tmp_path/'sc', *common)
     assert code == 0, err
     assert np.load(tmp_path/'sc'/'latents'/'id000.npz')['w'].shape == (1, 8, 512)
+    for args, msg in ((('stylize', '--method', 'stylegan-nada'), 'pass --clip'), (('stylize', '--method', 'styleclip', '--clip', clip), 'pass --id-model'),
+                      (('edit2d', '--method', 'ip2p', '--prompt', 'a werewolf'), 'needs --model')):
+        code, _, err = evaluate_cli(*args, '--generator', tmp_path/'G', '--iters' if args[0] == 'stylize' else '--steps', '1', '--out', tmp_path/'bad')
+        assert code == 2 and len(err.strip().splitlines()) == 1 and msg in err, (args, err)
