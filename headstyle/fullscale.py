@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['DTYPES', 'SD15', 'IMAGENET_MEAN', 'IMAGENET_STD', 'resolve_device', 'resolve_dtype', 'sd15_models', 'place_guide',
-           'DepthEstimator', 'tiny_depth_anything']
+__all__ = ['DTYPES', 'SD15', 'IMAGENET_MEAN', 'IMAGENET_STD', 'resolve_device', 'resolve_dtype', 'sd15_models', 'random_guides',
+           'place_guide', 'DepthEstimator', 'tiny_depth_anything']
 
 # %% ../nbs/15_full_scale.ipynb #c006
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -67,6 +67,40 @@ def sd15_models(tokenizer, # a CLIP tokenizer (its length sets the vocabulary an
                                 attention_head_dim=heads, cross_attention_dim=text_width)
     cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256) if w >= 64 else (w, w, 2 * w, 2 * w))
     return te, vae, unet, cn
+
+# %% ../nbs/15_full_scale.ipynb #c021s
+def random_guides(words='a photo of person werewolf marble statue'.split(), # words the tokenizer keeps whole
+                  seed:int=0)->list: # [edge guide, depth guide]
+    "Untrained SD-shaped single-view (edge) and grid (depth) guides built from configs: for tests and the course's fast paths."
+    import json, tempfile
+    from transformers import CLIPTokenizer, CLIPTextModel, CLIPTextConfig
+    from diffusers import AutoencoderKL, UNet2DConditionModel, ControlNetModel
+    from headstyle.guidance import Guide, ddim_scheduler
+    torch.manual_seed(seed)
+    tmp = Path(tempfile.mkdtemp())
+    vocab = {ch + e: 0 for e in ('', '</w>') for ch in 'abcdefghijklmnopqrstuvwxyz'}
+    merges = []
+    for w in words:
+        parts, cur = list(w[:-1]) + [w[-1] + '</w>'], w[0]
+        for p in parts[1:]: merges.append(f'{cur} {p}'); cur += p; vocab[cur] = 0
+    vocab.update({'<|startoftext|>': 0, '<|endoftext|>': 0})
+    (tmp / 'vocab.json').write_text(json.dumps({k: i for i, k in enumerate(vocab)}))
+    (tmp / 'merges.txt').write_text('#version: 0.2\n' + '\n'.join(dict.fromkeys(merges)) + '\n')
+    tok = CLIPTokenizer(str(tmp / 'vocab.json'), str(tmp / 'merges.txt'), model_max_length=12)
+    te = CLIPTextModel(CLIPTextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_attention_heads=2,
+                                      num_hidden_layers=2, max_position_embeddings=12, bos_token_id=tok.bos_token_id,
+                                      eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id))
+    vae = AutoencoderKL(block_out_channels=(8, 16, 16), down_block_types=('DownEncoderBlock2D',) * 3,
+                        up_block_types=('UpDecoderBlock2D',) * 3, latent_channels=4, norm_num_groups=8, layers_per_block=1)
+    unet = UNet2DConditionModel(sample_size=16, block_out_channels=(16, 32), norm_num_groups=8, layers_per_block=1,
+                                down_block_types=('CrossAttnDownBlock2D', 'DownBlock2D'), attention_head_dim=4,
+                                up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D'), cross_attention_dim=32)
+    cns = [ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 16)) for _ in range(2)]
+    with torch.no_grad():
+        for cn in cns:
+            for q in cn.parameters():
+                if not q.any(): q.normal_(0, 0.05)
+    return [Guide(tok, te, vae, unet, ddim_scheduler(), cn) for cn in cns]
 
 # %% ../nbs/15_full_scale.ipynb #c009
 def place_guide(guide, # a `headstyle.guidance.Guide`

@@ -128,7 +128,7 @@ def test_sigterm_checkpoints_and_exits_143(models, tmp_path):
     assert r.returncode == 0 and 'resuming' in r.stderr, r.stderr[-500:]
 
 KILL_DURING_WRITE = """
-import sys, time, headstyle.stylize as s
+import sys, time, headstyle.trainer as s
 write = s._write_json
 def slow(path, obj):
     if path.name == 'stylize.json': print('WRITING', flush=True); time.sleep(60)

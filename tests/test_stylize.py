@@ -7,6 +7,7 @@ from diffusers import ControlNetModel
 from headstyle.generator import TriPlaneGenerator, load_generator
 from headstyle.guidance import Guide, ddim_scheduler
 from headstyle.stylize import *
+from headstyle.trainer import *
 from tiny_sd import make_tokenizer, make_components, small_generator, make_guides
 
 torch.set_num_threads(1)   # tiny models: one thread is fastest, and pytest may share the cores
