@@ -128,32 +128,38 @@ class NadaStylizer(Stylizer):
 
     def clip_images(self, x:Tensor)->list[Tensor]: return [c.images(x) for c in self.clips]
 
-    def select_layers(self, ws:Tensor, # (B, num_ws, w_dim) this iteration's codes
+    def select_layers(self, w:Tensor, # (B, num_ws, w_dim) this iteration's codes, with grad
+                      cam:Tensor, # (B, 25) this iteration's cameras
+                      x:Tensor, # (B, 3, H, W) the trainable generator's render of them, its graph kept
+                      emb:list, # its image embeddings, one per CLIP
                      )->list[int]: # the W+ indices whose layers train now
         "Adaptive layer selection: SGD steps on a copy of the codes with the global CLIP loss; the k codes that moved most."
         c = self.config
         if c.auto_layer_k is None or c.auto_layer_k >= len(self.layers): return list(range(len(self.layers)))
-        w = ws.detach().clone().requires_grad_(True)
-        for _ in range(c.auto_layer_iters):
-            cam = sample_cameras(len(w), c.single_yaw, c.single_pitch, generator=self.rng).to(w.device)
-            x = self.G.synthesis(w, cam)['image']
-            loss = sum((1 - e @ t).sum() for e, t in zip(self.clip_images(x), self.targets))
-            g, = torch.autograd.grad(loss, [w])
-            w = (w - 0.01 * g).detach().requires_grad_(True)
-        moved = (w.detach() - ws).abs().mean((0, 2))                   # (num_ws,)
+        w0, w1 = w.detach(), w
+        for k in range(c.auto_layer_iters):              # the first step reuses this iteration's render
+            if k: emb = self.clip_images(self.G.synthesis(w1, cam)['image'])
+            g, = torch.autograd.grad(sum((1 - e @ t).sum() for e, t in zip(emb, self.targets)), [w1], retain_graph=k == 0)
+            w1 = (w1.detach() - 0.01 * g).requires_grad_(True)
+        moved = (w1.detach() - w0).abs().mean((0, 2))                   # (num_ws,)
         return sorted(moved.topk(c.auto_layer_k).indices.tolist())
 
     def loss_groups(self):
-        "The directional CLIP loss of one iteration, after choosing which layers train."
+        "The directional CLIP loss of one iteration; the layers it trains are chosen on the same codes and cameras."
         c = self.config
-        ws = self.sample_ws(c.batch)
-        self.chosen = self.select_layers(ws)
+        w = self.sample_ws(c.batch).requires_grad_(True)
+        cam = sample_cameras(len(w), c.single_yaw, c.single_pitch, generator=self.rng).to(w.device)
+        x = self.render(w, cam)['image']
+        emb = self.clip_images(x)
+        self.chosen = self.select_layers(w, cam, x, emb)
+        with torch.no_grad(): old = self.clip_images(self.frozen.synthesis(w.detach(), cam)['image'])
+        yield dict(nada=sum(directional_loss(e, o, d).mean() for e, o, d in zip(emb, old, self.directions)))
+
+    def select_grads(self):
+        "Only the chosen layers' weights keep their gradients: the others are not updated this iteration."
         train = {n for i in self.chosen for n in self.layers[i]}
-        for n, p in self.params.items(): p.requires_grad_(n in train)
-        cam = sample_cameras(len(ws), c.single_yaw, c.single_pitch, generator=self.rng).to(ws.device)
-        x = self.render(ws, cam)['image']
-        with torch.no_grad(): old = self.clip_images(self.frozen.synthesis(ws, cam)['image'])
-        yield dict(nada=sum(directional_loss(e, o, d).mean() for e, o, d in zip(self.clip_images(x), old, self.directions)))
+        for n, p in self.params.items():
+            if n not in train: p.grad = None
 
     @classmethod
     def resume(cls, folder, # a checkpoint folder, or a run folder (its latest checkpoint)

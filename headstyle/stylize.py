@@ -428,6 +428,10 @@ def seeded_global_rng(seed:int, # the seed
         yield
 
 @patch
+def select_grads(self:Stylizer)->None:
+    "Between backward and the update: every trainable weight keeps its gradient (StyleGAN-NADA drops some)."
+
+@patch
 def step(self:Stylizer)->dict:
     "One iteration: losses, backward, Adam step (skipped, and counted, if anything is not finite)."
     self.opt.zero_grad(set_to_none=True)
@@ -443,6 +447,7 @@ def step(self:Stylizer)->dict:
             losses = self.losses(); total = sum(losses.values()); ok = _finite(total)
             if ok: total.backward()
     total = sum(v.detach() for v in losses.values())
+    self.select_grads()                          # a subclass may train only some weights this iteration
     ok = ok and all(p.grad is None or _finite(p.grad) for p in self.params.values())
     if ok: self.opt.step()
     else: self.stats['skipped'] += 1

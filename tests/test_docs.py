@@ -67,3 +67,18 @@ def test_stored_outputs_are_tidy():
     "No progress bars, library advisories or temporary paths in the outputs the docs show (`python tools/tidy_outputs.py` fixes them)."
     r = subprocess.run([sys.executable, str(ROOT/'tools'/'tidy_outputs.py'), '--check'], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout
+
+@pytest.mark.parametrize('name, needs', [('index.html', ['<table', '17_experiments']), ('viewers.html', ['main-svg'])])
+def test_index_and_a_viewer_page_render(docs, tmp_path, name, needs):
+    "The landing page (its notebook table) and a page of interactive plotly viewers, drawn in headless Chromium, with a screenshot."
+    from PIL import Image
+    exe, shot = chromium(), DOCS/f'screenshot-{name[:-5]}.png'
+    dom = subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile"}', '--dump-dom', (docs/name).as_uri()],
+                         capture_output=True, text=True, timeout=180).stdout
+    assert re.search(r'<h1[^>]*>', dom), f'{name}: no title'
+    for n in needs: assert n in dom, f'{name}: {n} missing from the rendered page'
+    subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile2"}', '--window-size=1280,1600',
+                    f'--screenshot={shot}', (docs/name).as_uri()], capture_output=True, timeout=180)
+    im = Image.open(shot).convert('L')
+    lo, hi = im.getextrema()
+    assert im.size == (1280, 1600) and hi - lo > 100, f'{name}: blank screenshot'
