@@ -192,14 +192,8 @@ def save_strips(out, # folder for the PNGs
                 edited:Tensor, original:Tensor, # (V, N, 3, H, W) in [-1, 1]
                )->list[Path]:
     "One PNG per identity: the edited views (top row) above the original ones, yaw by yaw."
-    from PIL import Image
-    from headstyle.stylize import atomic_write
-    out = Path(out); out.mkdir(parents=True, exist_ok=True); paths = []
-    for i in range(edited.shape[1]):
-        strip = torch.cat([torch.cat(list(x[:, i]), -1) for x in (edited, original)], -2).clamp(-1, 1)
-        img = Image.fromarray(((strip + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
-        paths.append(atomic_write(out/f'identity{i:03d}.png', lambda p: img.save(p, format='PNG')))
-    return paths
+    from headstyle.baselines import write_strips
+    return write_strips(out, edited, original, [f'identity{i:03d}' for i in range(edited.shape[1])])
 
 def cmd_edit2d(args)->int:
     "Render the identities at five yaws, edit every view in 2D, write an edit run (graded by `headstyle evaluate`) and strips."
