@@ -183,7 +183,7 @@ def cmd_stylize(args)->int:
         return run_styleclip(args)
     quiet_libraries()
     from headstyle.panohead import load_any_generator
-    from headstyle.stylize import Stylizer, find_checkpoint, list_checkpoints
+    from headstyle.stylize import find_checkpoint, list_checkpoints
     from headstyle.fullscale import resolve_device, resolve_dtype
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     out = writable_folder(args.out)

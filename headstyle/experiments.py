@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_experiments.ipynb #x003
 from __future__ import annotations
-import json, math, os, random, sys, time
+import json, random, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
