@@ -9,13 +9,14 @@ from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['INSTRUCTION_VERBS', 'DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'MODEL_FOLDERS', 'BAD_INPUT',
-           'HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries', 'load_guides',
-           'load_depth_model', 'refuse_instruction', 'check_prompt', 'warn_unknown_words', 'stylize_config',
-           'resume_conflicts', 'saved_config', 'make_stylizer', 'cmd_stylize', 'load_latents', 'render_edit_run',
-           'cmd_render', 'cmd_convert_panohead', 'demo_config', 'demo_run', 'image_uri', 'file_uri', 'demo_html',
-           'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html', 'write_atomic',
-           'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
+__all__ = ['INSTRUCTION_VERBS', 'DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'DEMO_SAMPLES', 'MODEL_FOLDERS',
+           'BAD_INPUT', 'HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries',
+           'load_guides', 'load_depth_model', 'refuse_instruction', 'check_prompt', 'warn_unknown_words',
+           'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer', 'cmd_stylize', 'load_latents',
+           'render_edit_run', 'cmd_render', 'cmd_convert_panohead', 'demo_config', 'demo_run', 'train_demo_runs',
+           'image_uri', 'file_uri', 'demo_html', 'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html',
+           'evaluation_html', 'write_atomic', 'positive_int', 'add_model_folders', 'add_device', 'make_parser',
+           'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -308,19 +309,22 @@ DEMO_METHODS = ('sds', 'full')
 DEMO_ITERS = 120          # iterations of each run
 DEMO_IDENTITIES = 8       # identities measured and shown
 PLAIN = dict(mirror=False, tweedie_weight=0., ldis_weight=0.)   # what turns the 'sds' ablation row into plain SDS
+DEMO_SAMPLES = 32         # depths per ray of the demo's training renders (results are rendered with the generator's 48)
 
 def demo_config(method:str, # a row of the ablation, see headstyle.stylize.METHODS
                 prompt:str, seed:int, iters:int)->'StylizeConfig':
-    "The tiny preset with one ablation row (plain SDS for 'sds'), a prompt, a seed and a length; one checkpoint at the end."
+    "The tiny preset with one ablation row (plain SDS for 'sds'), a prompt, a seed, a length and `DEMO_SAMPLES`; one checkpoint at the end."
     from dataclasses import replace
     from headstyle.stylize import StylizeConfig
     cfg = StylizeConfig.preset('tiny', prompt=prompt, seed=seed, iterations=iters, checkpoint_every=iters,
-                               preview_every=0).with_method(method)
+                               preview_every=0, render_samples=DEMO_SAMPLES).with_method(method)
     return replace(cfg, **PLAIN) if method == 'sds' else cfg
 
 # %% ../nbs/16_cli.ipynb #c102
 def demo_run(method:str, G, guides:dict, # the generator and its guides by method
-             config, out:Path, progress:bool=True):
+             config, out:Path, progress:bool=True,
+             callbacks=(), # callables f(stylizer) after every iteration
+            ):
     "Train one demo run in `out`, resuming a run of the same settings found there."
     from dataclasses import replace
     from headstyle.stylize import Stylizer, list_checkpoints
@@ -332,8 +336,71 @@ def demo_run(method:str, G, guides:dict, # the generator and its guides by metho
                              f"{saved.iterations} iterations); choose another --out")
         st.config.iterations = config.iterations
     else: st = Stylizer(G, *guides[method], config, out)
-    st.run(config.iterations, progress=progress)
+    st.run(config.iterations, progress=progress, callbacks=callbacks)
     return st
+
+# %% ../nbs/16_cli.ipynb #c102b
+def _demo_process(method, prompt, seed, iters, out, models, counter, results):
+    "A demo run in a process of its own, on one thread: reports its iterations in `counter`, then (method, seconds) or its error in `results`."
+    import time, torch
+    torch.set_num_threads(1); quiet_libraries()
+    try:
+        from headstyle.panohead import load_any_generator
+        config = demo_config(method, prompt, seed, iters)
+        G, guides = load_any_generator(models['generator']), {method: load_guides(config, models['prior'], models['edge'], models['depth'])}
+        t0 = time.time()
+        demo_run(method, G, guides, config, Path(out), progress=False, callbacks=[lambda st: setattr(counter, 'value', st.iteration)])
+        results.put((method, 'done', time.time() - t0, 0))
+    except BaseException as e:   # the parent re-raises it: a stop by signal (the checkpoint is written), bad input, or a failure
+        kind = 'stopped' if isinstance(e, KeyboardInterrupt) else 'usage' if isinstance(e, BAD_INPUT) else type(e).__name__
+        results.put((method, kind, str(e), getattr(e, 'signum', 0)))
+
+def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
+                    models:dict, # 'generator', 'prior', 'edge', 'depth' folders (None: the shipped ones)
+                    on_done, # f(method, seconds), called in this process as each run finishes (while the others train)
+                    progress:bool=True)->None:
+    "Train the demo's runs at once, one process and one thread each (the tiny models use one core best); Ctrl-C or SIGTERM stops them all at a checkpoint."
+    import multiprocessing as mp, queue
+    from tqdm.auto import tqdm
+    from headstyle.trainer import stop_signals, Interrupted
+    from headstyle.cli import _demo_process      # by its module name: a spawned process imports it from there
+    ctx = mp.get_context('spawn')
+    results, counters = ctx.Queue(), {m: ctx.Value('i', 0) for m in methods}
+    procs = [ctx.Process(target=_demo_process, args=(m, prompt, seed, iters, str(out/m), models, counters[m], results), daemon=True) for m in methods]
+    bars = {m: tqdm(total=iters, desc=f'stylize {m}', position=i, disable=not progress) for i, m in enumerate(methods)}
+    failure, left = None, set(methods)
+    with stop_signals() as asked:
+        for p in procs: p.start()
+        try:
+            while left:
+                if asked or failure:
+                    for p in procs:
+                        if p.is_alive(): p.terminate()   # SIGTERM: each run writes its checkpoint and stops
+                try: m, kind, value, signum = results.get(timeout=0.5)
+                except queue.Empty:
+                    dead = [n for p, n in zip(procs, methods) if n in left and not p.is_alive()]
+                    if not dead: continue
+                    try: m, kind, value, signum = results.get(timeout=2)   # a last result may still be in the pipe
+                    except queue.Empty:    # ended without a word: stopped before its run began, or killed (out of memory?)
+                        left -= set(dead)
+                        failure = failure or RuntimeError(f"the {dead[0]} run's process ended without a result (out of memory?)")
+                        continue
+                finally:
+                    for n, b in bars.items(): b.update(counters[n].value - b.n)
+                left.discard(m)
+                if kind == 'done': on_done(m, value)
+                elif kind == 'stopped': failure = failure or Interrupted(value, signum or signal.SIGTERM)
+                elif kind == 'usage': failure = failure or UsageError(value)
+                else: failure = failure or RuntimeError(f"the {m} run failed: {kind}: {value}")
+        except BaseException:
+            for p in procs:
+                if p.is_alive(): p.terminate()
+            raise
+        finally:
+            for b in bars.values(): b.close()
+            for p in procs: p.join(timeout=60)
+    if asked and not isinstance(failure, Interrupted): failure = Interrupted(f"stopped by {signal.Signals(asked[0]).name}", asked[0])
+    if failure is not None: raise failure
 
 # %% ../nbs/16_cli.ipynb #c104
 def image_uri(x, # (3, H, W) image in [-1, 1]
@@ -405,6 +472,7 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
              clip=None, # (CLIP model, tokenizer) judging the style (None: the shipped tiny CLIP)
              progress:bool=True,
              device=None, dtype=None, # where the runs train and the prior's precision (None: CPU, fp32); measuring is on the CPU
+             workers:int|None=None, # CPU processes training the runs at once (None: up to the CPU count); a GPU trains them in turn
             )->dict: # the numbers written to metrics.json
     "Stylize with each method from one seed, measure identity and diversity, write the report."
     import time, torch
@@ -429,12 +497,20 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
         ws = G.mapping(z, camera_params(torch.full((identities,), c.mapping_yaw), c.mapping_pitch),
                        truncation_psi=c.truncation_psi, truncation_cutoff=c.truncation_cutoff)
     views, gens, seconds = {'original': generator_views(G, ws)}, {'original': G}, {}
-    for m in methods:
-        t0 = time.time()
-        gens[m] = demo_run(m, G.to(device) if device is not None else G, guides, configs[m], out/m, progress).G.eval().cpu()
-        G = G.cpu()
-        seconds[m] = time.time() - t0
-        views[m] = generator_views(gens[m], ws)
+    from headstyle.metrics import Judges, evaluate, prompt_style, true_renders
+    judges, reference = Judges.tiny(), {}
+    def read_back(m, s, st=None):   # a finished run (trained here, or read from its checkpoint), its views, and once the reference set
+        gens[m] = (st or demo_run(m, G, guides, configs[m], out/m, progress=False)).G.eval().cpu()
+        seconds[m], views[m] = s, generator_views(gens[m], ws)
+        if not reference: reference['style'] = style = prompt_style(judges, prompt); reference['images'] = true_renders(style, 16)['image'].flatten(0, 1)
+    n = workers or min(len(methods), os.cpu_count() or 1)
+    if n > 1 and len(methods) > 1 and (device is None or torch.device(device).type == 'cpu'):
+        train_demo_runs(methods, prompt, seed, iters, out, dict(generator=generator, prior=prior, edge=edge, depth=depth), read_back, progress)
+    else:
+        for m in methods:
+            t0 = time.time()
+            st = demo_run(m, G.to(device) if device is not None else G, guides, configs[m], out/m, progress)
+            G = G.cpu(); read_back(m, time.time() - t0, st)
     ref = identity_levels(rec, views['original'])
     style = {n: style_share(clip_model, clip_tok, x, prompt) for n, x in views.items()}
     metrics = {m: dict(id=identity_similarity(rec, views['original'], views[m]).mean().item(),
@@ -443,8 +519,8 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     metrics['reference'] = dict(same_head=ref['same'].mean().item(), different_heads=ref['different'].mean().item())
     metrics['settings'] = dict(prompt=prompt, style=style['original'][0], seed=seed, iterations=iters, methods=list(methods), identities=identities,
                                yaws_deg=[math.degrees(y) for y in INFERENCE_YAWS])
-    from headstyle.metrics import Judges, evaluate         # the paper's numbers, as `headstyle evaluate` computes them
-    metrics['paper'] = evaluate(G, {m: gens[m] for m in methods}, ws, prompt, Judges.tiny(), reference_identities=16, progress=progress)[0]
+    metrics['paper'] = evaluate(G, {m: gens[m] for m in methods}, ws, prompt, judges, reference['images'], progress=progress)[0]   # as `headstyle evaluate`
+    metrics['paper']['settings']['reference'] = f"TinyHeads ground truth: {reference['style']}, 16 identities x {len(INFERENCE_YAWS)} yaws"
     gifs = {n: atomic_write(out/f'turntable-{n}.gif', lambda p, g=g: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), p))
             for n, g in gens.items()}
     try: fig = side_by_side({n: generator_mesh(g, ws[:1], resolution=48) for n, g in gens.items()})
@@ -461,7 +537,7 @@ def cmd_demo(args)->int:
     if 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(1)   # the tiny models are fastest on one thread
     from headstyle.fullscale import resolve_device, resolve_dtype
     m = run_demo(args.out, args.prompt, args.seed, args.iters, generator=args.generator, prior=args.prior,
-                 edge=args.controlnet_edge, depth=args.controlnet_depth, device=resolve_device(args.device), dtype=resolve_dtype(args.dtype))
+                 edge=args.controlnet_edge, depth=args.controlnet_depth, device=resolve_device(args.device), dtype=resolve_dtype(args.dtype), workers=args.workers)
     print(f"{'method':>8} {'id':>6} {'diversity':>9} {'judged ' + m['settings']['style']:>16} {'seconds':>7}")
     for k in m['settings']['methods']:
         print(f"{k:>8} {m[k]['id']:6.3f} {m[k]['diversity']:9.3f} {m[k]['style']:16.0%} {m[k]['seconds']:7.0f}")
@@ -610,6 +686,7 @@ def make_parser()->HeadstyleParser:
     dm.add_argument('--seed', type=int, default=0, help='seed of both runs (default: 0)')
     dm.add_argument('--iters', type=positive_int, default=DEMO_ITERS, help=f'iterations of each run (default: {DEMO_ITERS})')
     dm.add_argument('--out', default='headstyle-out/demo', help='output folder (default: headstyle-out/demo)')
+    dm.add_argument('--workers', type=positive_int, default=None, help='CPU processes training the runs at once, one thread each (default: up to the CPU count; 1: one after another)')
     add_model_folders(dm)
     add_device(dm)
     dm.set_defaults(func=cmd_demo)

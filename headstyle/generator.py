@@ -200,12 +200,20 @@ class TriPlaneGenerator(nn.Module):
         "The radiance field of tri-planes: points (B, P, 3) -> sigma (B, P), features (B, P, F)."
         return lambda x: self.decoder(sample_triplanes(planes, x), x)
 
+    def triplanes(self, ws:Tensor, # (B, num_ws, w_dim) W+ codes
+                 )->Tensor: # (B, 3, C, R, R)
+        "The tri-planes of W+ codes: everything a render needs that does not depend on the camera."
+        return self.backbone.synthesis(ws)
+
     def synthesis(self, ws:Tensor, # (B, num_ws, w_dim) W+ codes
                   c:Tensor, # (B, 25) camera vectors
                   neural_rendering_resolution:int|None=None, # raw render side (default 32)
                   return_triplanes:bool=True, # include the tri-planes in the output
                   stratified:bool=False, # jittered depths (training)
                   generator:torch.Generator|None=None, # seeds the jitter
+                  planes:Tensor|None=None, # (B, 3, C, R, R) `triplanes(ws)` computed before (shared by several views of one code)
+                  superresolution:bool=True, # False: stop at the raw render (the output has no 'image')
+                  n_samples:int|None=None, # depths per ray (None: the generator's own)
                   **kwargs, # accepted for PanoHead compatibility (noise_mode, ...)
                  )->dict: # image (B,3,64,64), image_raw (B,3,r,r), image_depth, image_mask (B,1,r,r), features_raw, triplanes
         "Render W+ codes at cameras: tri-plane, volume rendering, super-resolution."
@@ -213,11 +221,11 @@ class TriPlaneGenerator(nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"expected ws of shape (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
         if len(c) != len(ws): raise ValueError(f"got {len(ws)} style codes but {len(c)} camera vectors; pass one camera per sample")
-        planes = self.backbone.synthesis(ws)
+        planes = self.triplanes(ws) if planes is None else planes
         r = render_field(self.field(planes), c.to(ws), neural_rendering_resolution or self.neural_rendering_resolution,
-                         self.n_samples, stratified=stratified, background=self.background, generator=generator)
-        image = self.superresolution(r['image'], ws[:, -self.superresolution.num_ws:])
-        out = dict(image=image, image_raw=r['image'][:, :3], image_depth=r['depth'], image_mask=r['mask'], features_raw=r['image'])
+                         n_samples or self.n_samples, stratified=stratified, background=self.background, generator=generator)
+        out = dict(image_raw=r['image'][:, :3], image_depth=r['depth'], image_mask=r['mask'], features_raw=r['image'])
+        if superresolution: out['image'] = self.superresolution(r['image'], ws[:, -self.superresolution.num_ws:])
         if return_triplanes: out['triplanes'] = planes
         return out
 

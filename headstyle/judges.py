@@ -9,7 +9,8 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
-from .prior import fit, index_batches, build_tokenizer, all_prompts
+from .prior import build_tokenizer, all_prompts
+from .prior_train import fit, index_batches
 from .generator import ASSETS
 
 # %% auto #0

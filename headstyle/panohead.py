@@ -249,6 +249,8 @@ class PanoHeadGenerator(nn.Module):
                   background:bool=True, # composite the background network behind the head
                   return_triplanes:bool=False, # include the tri-grid
                   generator:torch.Generator|None=None, # seeds noise and depth draws
+                  planes:Tensor|None=None, # (B, 3, 32*D, R, R) `triplanes(ws)` computed before (shared by several views of one code)
+                  superresolution:bool=True, # False: stop at the raw render (the output has no 'image')
                   **_)->dict: # image, image_raw, image_depth, image_mask, features_raw[, triplanes]
         "Render W+ codes at cameras: tri-grid, volume rendering, background, super-resolution."
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
@@ -256,7 +258,7 @@ class PanoHeadGenerator(nn.Module):
         if c.ndim != 2 or c.shape != (len(ws), 25): raise ValueError(f"expected cameras of shape ({len(ws)}, 25), got {tuple(c.shape)}")
         res = neural_rendering_resolution or self.neural_rendering_resolution
         rk = self.rendering_kwargs
-        planes = self.triplanes(ws, noise_mode, generator)
+        planes = self.triplanes(ws, noise_mode, generator) if planes is None else planes
         origins, dirs = camera_rays(c.to(ws.device, torch.float32), res)   # rays and depths in fp32 whatever the weights
         feat, depth, w = render_trigrid(planes, self.decoder, origins, dirs, rk, generator)
         B = len(ws)
@@ -270,8 +272,8 @@ class PanoHeadGenerator(nn.Module):
             bg = resize(bg, feat.shape[-1], rk['sr_antialias'])
             feat = feat + (1 - w) * bg
         raw = self.torgb(feat, ws[:, -1], fused_modconv=False) if self.torgb is not None else feat[:, :3]
-        image = self.superresolution(raw, feat, ws, noise_mode=rk['superresolution_noise_mode'], generator=generator)
-        out = dict(image=image, image_raw=raw, image_depth=depth, image_mask=w * 1.002 - 0.001, features_raw=feat)
+        out = dict(image_raw=raw, image_depth=depth, image_mask=w * 1.002 - 0.001, features_raw=feat)
+        if superresolution: out['image'] = self.superresolution(raw, feat, ws, noise_mode=rk['superresolution_noise_mode'], generator=generator)
         if return_triplanes: out['triplanes'] = planes
         return out
 

@@ -7,18 +7,15 @@ from __future__ import annotations
 import json, math, string
 from dataclasses import dataclass
 from pathlib import Path
-import torch, torch.nn.functional as F
+import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'ALPHAS_CUMPROD', 'prompt_words', 'bpe', 'bpe_files',
            'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
-           'PriorData', 'caption', 'render_prior_data', 'index_batches', 'fit', 'image_grads', 'detail_loss',
-           'train_vae', 'encode_latents', 'latent_scale', 'make_unet', 'add_noise', 'Latents', 'drop_prompts',
-           'denoise_loss', 'train_unet', 'make_controlnet', 'train_controlnet', 'control_images', 'make_pipeline',
-           'load_controlnet', 'load_prior', 'unknown_words', 'vae_psnr', 'tune_decoder', 'cached_prior_data',
-           'train_prior']
+           'PriorData', 'caption', 'render_prior_data', 'make_unet', 'add_noise', 'make_controlnet', 'control_images',
+           'make_pipeline', 'load_controlnet', 'load_prior', 'unknown_words']
 
 # %% ../nbs/04_prior.ipynb #c009
 from .guidance import SD_SCHEDULE, ddim_scheduler, abar
@@ -169,84 +166,6 @@ def render_prior_data(n:int, # number of samples
     names = [styles[k] for k in style_idx.tolist()]
     return PriorData(cat(out['image']), cat(out['depth']), cat(out['mask']), [caption(s, g) for s in names], names)
 
-# %% ../nbs/04_prior.ipynb #c031
-def index_batches(n:int, batch_size:int, g:torch.Generator):
-    "Endless stream of shuffled index batches over `n` items."
-    if n < 1: raise ValueError("cannot draw batches from an empty dataset")
-    batch_size = min(batch_size, n)
-    while True:
-        perm = torch.randperm(n, generator=g)
-        for s in range(0, n - batch_size + 1, batch_size): yield perm[s:s + batch_size]
-
-def fit(params, # parameters to optimise
-        loss_fn, # callable: step -> scalar loss
-        steps:int, # optimiser steps
-        lr:float, # Adam learning rate
-        desc:str='training', # progress-bar label
-       )->list[float]: # the loss at every step
-    "Minimise `loss_fn` with AdamW for `steps` steps, with a progress bar."
-    if steps < 1: raise ValueError(f"steps must be a positive number, got {steps}")
-    params = [p for p in params if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    warm = max(1, steps // 20)   # linear warm-up, then cosine decay to 5% of lr
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, 0.05 + 0.475 * (1 + math.cos(math.pi * s / steps))))
-    losses, bar = [], tqdm(range(steps), desc=desc, leave=False)
-    for step in bar:
-        loss = loss_fn(step)
-        opt.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step(); sched.step()
-        losses.append(loss.item())
-        if step % 10 == 0: bar.set_postfix(loss=f'{sum(losses[-10:]) / len(losses[-10:]):.4f}')
-    return losses
-
-# %% ../nbs/04_prior.ipynb #c032
-def image_grads(x:Tensor, # (B, C, H, W) images
-               )->Tensor: # (B, C*(H-1)*W + C*H*(W-1)) vertical then horizontal differences
-    "Finite differences of images along both axes: where edges and small features live."
-    return torch.cat([(x[..., 1:, :] - x[..., :-1, :]).flatten(1), (x[..., :, 1:] - x[..., :, :-1]).flatten(1)], 1)
-
-def detail_loss(rec:Tensor, # (B, 3, H, W) reconstructions
-                x:Tensor, # (B, 3, H, W) targets
-                grad_weight:float=1., # weight of the image-gradient term
-               )->Tensor: # scalar
-    "L1 + L2 on pixels plus L1 on image gradients: a blurred eye costs little in pixels and much in gradients."
-    return (rec - x).abs().mean() + ((rec - x) ** 2).mean() + grad_weight * (image_grads(rec) - image_grads(x)).abs().mean()
-
-def train_vae(images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
-              steps:int=2000, # optimiser steps
-              batch_size:int=32,
-              lr:float=1e-3,
-              kl_weight:float=1e-6, # weight of the KL term
-              seed:int=0,
-              vae=None, # continue training this VAE (default: a new one)
-              grad_weight:float=1., # `detail_loss`'s image-gradient weight
-             ):
-    "Train the 4x VAE to reconstruct `images`, then store its latent scaling factor. Returns (vae, losses)."
-    vae = vae or make_vae(seed)
-    g = torch.Generator().manual_seed(seed)
-    it = index_batches(len(images), batch_size, g)
-    def loss_fn(step):
-        x = images[next(it)].float()
-        post = vae.encode(x).latent_dist
-        z = post.mean + post.std * torch.randn(post.mean.shape, generator=g)
-        rec = vae.decode(z).sample
-        return detail_loss(rec, x, grad_weight) + kl_weight * post.kl().mean()
-    vae.train(); losses = fit(vae.parameters(), loss_fn, steps, lr, 'VAE'); vae.eval()
-    vae.register_to_config(scaling_factor=latent_scale(vae, images))
-    return vae, losses
-
-@torch.no_grad()
-def encode_latents(vae, images:Tensor, # (N, 3, H, W) in [-1, 1]
-                   chunk:int=64)->tuple[Tensor, Tensor]: # posterior mean and std, (N, 4, H/4, W/4) each, unscaled
-    "The VAE posterior of every image, in chunks."
-    parts = [vae.encode(images[s:s + chunk].float()).latent_dist for s in range(0, len(images), chunk)]
-    return torch.cat([p.mean for p in parts]), torch.cat([p.std for p in parts])
-
-def latent_scale(vae, images:Tensor, n:int=512)->float:
-    "1 / std of the latent means over (up to `n` of) `images`: SD's `scaling_factor`."
-    return float(1 / encode_latents(vae, images[:n])[0].std())
-
 # %% ../nbs/04_prior.ipynb #c036
 UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=[64, 96, 96],
                    down_block_types=['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
@@ -269,90 +188,12 @@ def add_noise(x0:Tensor, # (B, 4, h, w) clean latents
     a = abar(ALPHAS_CUMPROD, t).to(x0)[:, None, None, None]
     return a.sqrt() * x0 + (1 - a).sqrt() * eps
 
-# %% ../nbs/04_prior.ipynb #c038
-@dataclass
-class Latents:
-    "VAE posteriors of a PriorData, scaled by the VAE's scaling factor, with their captions."
-    mean: Tensor # (N, 4, h, w)
-    std: Tensor  # (N, 4, h, w)
-    prompts: list
-    @classmethod
-    def encode(cls, vae, data:PriorData):
-        m, s = encode_latents(vae, data.images)
-        k = vae.config.scaling_factor
-        return cls(m * k, s * k, list(data.prompts))
-    def sample(self, idx:Tensor, g:torch.Generator)->Tensor:
-        "A draw from the posteriors at `idx`."
-        return self.mean[idx] + self.std[idx] * torch.randn(self.mean[idx].shape, generator=g)
-    def x0(self, idx:Tensor, g:torch.Generator, sample_posterior:bool=False)->Tensor:
-        "The clean latents a denoiser trains on: posterior draws or means."
-        return self.sample(idx, g) if sample_posterior else self.mean[idx]
-
-def drop_prompts(prompts:list, p:float, g:torch.Generator)->list:
-    "Replace each prompt by the empty prompt with probability `p` (for classifier-free guidance)."
-    return ['' if torch.rand(1, generator=g).item() < p else q for q in prompts]
-
-def denoise_loss(unet, text_encoder, tokenizer, x0:Tensor, prompts:list, g:torch.Generator,
-                 controlnet=None, control:Tensor|None=None)->Tensor:
-    "The noise-prediction loss on clean latents `x0` (B, 4, h, w), optionally through a ControlNet."
-    t = torch.randint(0, 1000, (len(x0),), generator=g)
-    eps = torch.randn(x0.shape, generator=g)
-    xt, emb = add_noise(x0, t, eps), encode_prompts(tokenizer, text_encoder, prompts)
-    extra = {}
-    if controlnet is not None:
-        down, mid = controlnet(xt, t, encoder_hidden_states=emb, controlnet_cond=control, return_dict=False)
-        extra = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
-    return F.mse_loss(unet(xt, t, emb, **extra).sample, eps)
-
-def train_unet(unet, text_encoder, tokenizer,
-               single:Latents, # latents of single views
-               grid:Latents|None=None, # latents of 2x2 grids
-               steps:int=5000, batch_size:int=32,
-               grid_every:int=3, # every k-th step trains on grids (batch_size // 4 of them)
-               lr:float=3e-4, p_uncond:float=0.1, seed:int=0,
-               sample_posterior:bool=False, # train on draws from the VAE posterior (SD's way) instead of its means
-              )->list[float]:
-    "Train the UNet and the text encoder to predict noise on single-view and grid latents."
-    g = torch.Generator().manual_seed(seed)
-    its = index_batches(len(single.mean), batch_size, g), grid and index_batches(len(grid.mean), max(1, batch_size // 4), g)
-    def loss_fn(step):
-        lat, it = (grid, its[1]) if grid is not None and step % grid_every == grid_every - 1 else (single, its[0])
-        idx = next(it)
-        return denoise_loss(unet, text_encoder, tokenizer, lat.x0(idx, g, sample_posterior), drop_prompts([lat.prompts[i] for i in idx], p_uncond, g), g)
-    unet.train(); text_encoder.train()
-    losses = fit([*unet.parameters(), *text_encoder.parameters()], loss_fn, steps, lr, 'UNet')
-    unet.eval(); text_encoder.eval()
-    return losses
-
 # %% ../nbs/04_prior.ipynb #c041
 def make_controlnet(unet):
     "A ControlNet initialised from `unet`'s encoder, for control images at 4x the latent size."
     from diffusers import ControlNetModel
     return ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 64))
 
-def train_controlnet(controlnet, unet, text_encoder, tokenizer,
-                     latents:Latents, # latents of the training images
-                     controls:Tensor, # (N, 3, H, W) control images in [0, 1], at image resolution
-                     steps:int=3000, batch_size:int=32, lr:float=3e-4, p_uncond:float=0.1, seed:int=0,
-                     sample_posterior:bool=False, # as in `train_unet`
-                    )->list[float]:
-    "Train `controlnet` on the noise-prediction loss with the UNet and text encoder frozen."
-    if len(controls) != len(latents.mean): raise ValueError(f"got {len(controls)} control images for {len(latents.mean)} latents")
-    g = torch.Generator().manual_seed(seed)
-    it = index_batches(len(controls), batch_size, g)
-    frozen = [*unet.parameters(), *text_encoder.parameters()]
-    flags = [p.requires_grad for p in frozen]
-    for p in frozen: p.requires_grad_(False)
-    def loss_fn(step):
-        idx = next(it)
-        return denoise_loss(unet, text_encoder, tokenizer, latents.x0(idx, g, sample_posterior),
-                            drop_prompts([latents.prompts[i] for i in idx], p_uncond, g), g, controlnet, controls[idx].float())
-    try:
-        controlnet.train(); losses = fit(controlnet.parameters(), loss_fn, steps, lr, 'ControlNet')
-    finally:
-        controlnet.eval()
-        for p, f in zip(frozen, flags): p.requires_grad_(f)
-    return losses
 
 # %% ../nbs/04_prior.ipynb #c044
 def control_images(data:PriorData, # renders: single views or 2x2 grids
@@ -392,7 +233,7 @@ def load_prior(folder=None, # a diffusers folder; default: the shipped tiny prio
     folder = Path(folder) if folder is not None else ASSETS/'tinysd'
     if not (folder/'model_index.json').exists():
         raise FileNotFoundError(f"no diffusers pipeline at {folder} (model_index.json missing); pass the folder "
-                                "written by save_pretrained, or train the tiny prior with headstyle.prior.train_prior")
+                                "written by save_pretrained, or train the tiny prior with headstyle.prior_train.train_prior")
     kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False)   # the safety checker is never loaded
     if controlnet is None: return StableDiffusionPipeline.from_pretrained(folder, **kw)
     return StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=load_controlnet(controlnet), **kw)
@@ -401,129 +242,3 @@ def unknown_words(tokenizer, prompt:str)->list[str]:
     "Words of `prompt` that `tokenizer` does not have as single tokens (the prior has never seen them)."
     vocab = tokenizer.get_vocab()
     return [w for w in prompt_words([prompt]) if w.isalpha() and w + '</w>' not in vocab]
-
-# %% ../nbs/04_prior.ipynb #c050
-@torch.no_grad()
-def vae_psnr(vae, data:PriorData, chunk:int=64)->dict:
-    "Mean reconstruction PSNR (dB) of `vae` per style of `data` (decoding the posterior means)."
-    m, _ = encode_latents(vae, data.images, chunk)
-    rec = torch.cat([vae.decode(m[s:s + chunk]).sample for s in range(0, len(m), chunk)])
-    p = psnr(rec.clamp(-1, 1), data.images.float())
-    return {s: p[[i for i, t in enumerate(data.styles) if t == s]].mean().item() for s in sorted(set(data.styles))}
-
-# %% ../nbs/04_prior.ipynb #9a0f8b29
-def tune_decoder(vae, images:Tensor, # (N, 3, 64, 64) training images in [-1, 1]
-                 steps:int=2000, batch_size:int=32, lr:float=5e-4, seed:int=0,
-                )->list[float]: # the loss at every step
-    "Fine-tune `vae`'s decoder on the posterior means of `images` with `detail_loss`; the encoder, and so the latent space, stays."
-    m, _ = encode_latents(vae, images)
-    g = torch.Generator().manual_seed(seed)
-    it = index_batches(len(m), batch_size, g)
-    def loss_fn(step):
-        idx = next(it)
-        return detail_loss(vae.decode(m[idx]).sample, images[idx].float())
-    vae.train(); losses = fit([*vae.decoder.parameters(), *vae.post_quant_conv.parameters()], loss_fn, steps, lr, 'decoder')
-    vae.eval()
-    return losses
-
-# %% ../nbs/04_prior.ipynb #c053
-def cached_prior_data(path, # a .pt cache file
-                      **kwargs, # render_prior_data arguments
-                     )->PriorData:
-    "`render_prior_data(**kwargs)`, cached in `path` (loaded with `weights_only=True`, never unpickled)."
-    path = Path(path)
-    key = json.dumps(kwargs, sort_keys=True, default=str)
-    if path.exists():
-        blob = torch.load(path, weights_only=True)
-        if blob.get('key') == key:
-            return PriorData(blob['images'].float(), blob['depth'], blob['mask'], blob['prompts'], blob['styles'])
-    d = render_prior_data(**kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(dict(key=key, images=d.images.half(), depth=d.depth, mask=d.mask, prompts=d.prompts, styles=d.styles), path)
-    return d
-
-def _update_report(path:Path, **entries)->dict:
-    "Merge entries into a JSON report file (written atomically), returning the whole report."
-    rep = json.loads(path.read_text()) if path.exists() else {}
-    rep.update(entries)
-    tmp = path.with_name(f'.{path.name}.tmp'); tmp.write_text(json.dumps(rep, indent=1)); tmp.replace(path)
-    return rep
-
-def train_prior(out, # output folder for the pipeline; the ControlNets go next to it (`<out>-controlnet-edge`, `-depth`)
-                n_single:int=6000, n_grid:int=1500, # training renders
-                n_heldout:int=256, # held-out single views for the VAE's PSNR
-                vae_steps:int=2000,
-                vae_sharpen_steps:int=1400, # further VAE steps at lr 5e-4 with the image-gradient term weighted 4x
-                decoder_steps:int=0, # `tune_decoder` steps after the VAE
-                unet_steps:int=6000, controlnet_steps:int=1000, batch_size:int=32,
-                more_lr:float=1.5e-4, # peak learning rate when a saved UNet is trained further
-                cache=None, # folder for cached renders (default: out/../prior-cache)
-                seed:int=0,
-                controlnets=('edge', 'depth'), # which ControlNets to train (two processes can train one each)
-                unet_config:dict|None=None, # overrides of `UNET_CONFIG` for a new UNet, e.g. `dict(block_out_channels=[32, 64, 64])` (the first shipped UNet)
-               ):
-    "Render TinyHeads, then train and save the VAE (sharpen it, tune its decoder), the text encoder and UNet, and the ControlNets; a stage already saved is loaded, not retrained."
-    import time
-    from diffusers import AutoencoderKL
-    out = Path(out); cache = Path(cache) if cache else out.parent/'prior-cache'
-    out.mkdir(parents=True, exist_ok=True)
-    report = out/'training_report.json'
-    t = time.time()
-    single = cached_prior_data(cache/'single.pt', n=n_single, seed=seed)
-    grid_data = cached_prior_data(cache/'grid.pt', n=n_grid, grid=True, seed=seed + 1)
-    tok = build_tokenizer(all_prompts(), cache/'tokenizer')
-    if (out/'vae'/'config.json').exists(): vae = AutoencoderKL.from_pretrained(out/'vae', local_files_only=True).eval()
-    else:
-        held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
-        t = time.time()
-        vae, losses = train_vae(single.images, vae_steps, batch_size, seed=seed)
-        vae.save_pretrained(out/'vae')
-        _update_report(report, vae_s=time.time() - t, vae_steps=vae_steps, vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
-    rep = json.loads(report.read_text()) if report.exists() else {}
-    done = rep.get('vae_sharpen_steps', 0)
-    if done < vae_sharpen_steps and not (out/'model_index.json').exists():   # a saved UNet fixes the latent space
-        held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
-        t = time.time()
-        vae, losses = train_vae(single.images, vae_sharpen_steps - done, batch_size, lr=5e-4, seed=seed + 1, vae=vae, grad_weight=4.)
-        vae.save_pretrained(out/'vae')
-        rep = _update_report(report, vae_sharpen_s=rep.get('vae_sharpen_s', 0) + time.time() - t, vae_sharpen_steps=vae_sharpen_steps,
-                             vae_psnr=vae_psnr(vae, held), vae_loss=losses[-100:])
-    if rep.get('decoder_steps', 0) < decoder_steps:   # sharpen the decoder; the encoder, so every trained UNet, stays valid
-        held = cached_prior_data(cache/'heldout.pt', n=n_heldout, seed=seed + 1000)
-        t = time.time()
-        losses = tune_decoder(vae, single.images, decoder_steps - rep.get('decoder_steps', 0), batch_size, seed=seed)
-        vae.save_pretrained(out/'vae')
-        _update_report(report, decoder_s=rep.get('decoder_s', 0) + time.time() - t, decoder_steps=decoder_steps,
-                       decoder_psnr=vae_psnr(vae, held), decoder_loss=losses[-100:])
-    if (out/'model_index.json').exists():
-        pipe = load_prior(out); te, unet = pipe.text_encoder, pipe.unet
-        rep = json.loads(report.read_text()) if report.exists() else {}
-        done = rep.get('unet_steps', unet_steps)
-        if done < unet_steps:   # asked for more steps than were saved: train the rest, from the saved weights
-            t = time.time()
-            losses = train_unet(unet, te, tok, Latents.encode(pipe.vae, single), Latents.encode(pipe.vae, grid_data),
-                                unet_steps - done, batch_size, lr=more_lr, seed=seed + done)
-            pipe.save_pretrained(out)
-            _update_report(report, unet_steps=unet_steps, unet_loss=losses[-100:], unet_s=rep.get('unet_s', 0) + time.time() - t)
-    else:
-        t = time.time()
-        te, unet = make_text_encoder(tok, seed), make_unet(seed, **(unet_config or {}))
-        losses = train_unet(unet, te, tok, Latents.encode(vae, single), Latents.encode(vae, grid_data), unet_steps, batch_size, seed=seed)
-        pipe = make_pipeline(tok, te, vae, unet)
-        pipe.save_pretrained(out)
-        _update_report(report, unet_s=time.time() - t, unet_steps=unet_steps, unet_loss=losses[-100:])
-    for kind in controlnets:
-        folder = out.parent/f'{out.name}-controlnet-{kind}'
-        rep = json.loads(report.read_text())
-        if (folder/'config.json').exists() and rep.get(f'controlnet_{kind}_unet_steps') == rep['unet_steps']: continue
-        t = time.time()
-        data, grid = (grid_data, True) if kind == 'depth' else (single, False)
-        cn = make_controlnet(unet)
-        losses = train_controlnet(cn, unet, te, tok, Latents.encode(vae, data), control_images(data, kind, grid),
-                                  controlnet_steps, batch_size if not grid else max(1, batch_size // 4), seed=seed)
-        cn.save_pretrained(folder)
-        _update_report(report, **{f'controlnet_{kind}_s': time.time() - t, f'controlnet_{kind}_steps': controlnet_steps,
-                                  f'controlnet_{kind}_loss': losses[-100:],
-                                  f'controlnet_{kind}_unet_steps': rep['unet_steps']})
-    return pipe, json.loads(report.read_text())
-

@@ -87,6 +87,7 @@ class StylizeConfig:
     grid_depth:str = 'render'               # depth the grid's ControlNet sees: the frozen 'render', or 'depth-anything' of it
     backward_per_view:bool = False          # backward each view's losses at once, freeing its graph (less memory, same gradients)
     checkpoint_generator:bool = False       # recompute the trainable generator's forward in backward (less memory, more time)
+    render_samples:int|None = None          # depths per ray of the training renders (None: the generator's own; TinyHeads' `n_samples`)
     keep_checkpoints:int|None = None        # keep only the last k checkpoints (None: all) ...
     keep_every:int|None = None              # ... and every one whose iteration is a multiple of this
     checkpoint_every:int = 250              # write a checkpoint every k iterations (and at the end)
@@ -117,6 +118,7 @@ class StylizeConfig:
         if not self.prompt.strip(): raise ValueError("the prompt is empty: give the target style, e.g. 'a werewolf'")
         if self.grid_depth not in ('render', 'depth-anything'):
             raise ValueError(f"grid_depth must be 'render' or 'depth-anything', got {self.grid_depth!r}")
+        if self.render_samples is not None and self.render_samples < 2: raise ValueError(f"render_samples must be None or >= 2, got {self.render_samples}")
         for k in ('keep_checkpoints', 'keep_every'):
             if getattr(self, k) is not None and getattr(self, k) < 1: raise ValueError(f"{k} must be None or >= 1, got {getattr(self, k)}")
         for k in ('single_yaw', 'single_pitch', 'grid_yaw', 'grid_pitch'):
@@ -307,6 +309,8 @@ class Stylizer:
         if c.grid and c.grid_control and c.grid_depth == 'depth-anything' and depth_model is None:
             raise ValueError("grid_depth='depth-anything' needs a depth model: pass depth_model (e.g. headstyle.fullscale.DepthEstimator)")
         self.depth_model = depth_model
+        if c.render_samples is not None and not hasattr(generator, 'n_samples'):
+            warnings.warn(f"render_samples={c.render_samples} is ignored: this generator sets its own ray sampling (only TinyHeads' has `n_samples`)")
         self.opt = torch.optim.Adam(param_groups(self.params, c.lr, c.relative_lr), betas=c.adam_betas)
         self.rng = torch.Generator().manual_seed(c.seed)
         self.iteration, self.stats, self.history = 0, dict(skipped=0), []
@@ -332,11 +336,15 @@ class Stylizer:
 @patch
 def render(self:Stylizer, ws:Tensor, # (N, num_ws, w_dim) W+ codes
            cams:Tensor, # (N, 25) cameras
+           planes:Tensor|None=None, # (N, ...) the trainable generator's tri-planes of `ws`, computed before (None: here)
+           **kw, # more synthesis options (superresolution=False)
           )->dict: # the trainable generator's render dict
     "The trainable generator's renders; with `checkpoint_generator`, its activations are recomputed in backward instead of kept."
-    if not self.config.checkpoint_generator: return self.G.synthesis(ws, cams)
+    if planes is not None: kw['planes'] = planes
+    kw |= self.sampling
+    if not self.config.checkpoint_generator: return self.G.synthesis(ws, cams, **kw)
     from torch.utils.checkpoint import checkpoint
-    return checkpoint(self.G.synthesis, ws, cams, use_reentrant=False)
+    return checkpoint(self.G.synthesis, ws, cams, use_reentrant=False, **kw)
 
 @patch
 def sample_ws(self:Stylizer, n:int, # number of identities
@@ -348,16 +356,37 @@ def sample_ws(self:Stylizer, n:int, # number of identities
     with torch.no_grad():
         return self.G.mapping(z, cam, truncation_psi=c.truncation_psi, truncation_cutoff=c.truncation_cutoff)
 
+@patch(as_prop=True)
+def sampling(self:Stylizer)->dict:
+    "The synthesis option of the config's `render_samples` (empty: the generator's own sampling)."
+    n = self.config.render_samples
+    return dict(n_samples=n) if n is not None and hasattr(self.G, 'n_samples') else {}
+
+@patch
+def shared_planes(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes of the iteration
+                 )->tuple|None: # (trainable, frozen) tri-planes of `ws`, or None: each view renders its own
+    "The tri-planes of the iteration's codes, trainable and frozen, computed once for all its views (the backbone does not depend on the camera)."
+    c = self.config
+    if c.backward_per_view or c.checkpoint_generator or not hasattr(self.G, 'triplanes'): return None   # the memory-saving modes keep views apart
+    with torch.no_grad(): frozen = self.frozen.triplanes(ws)
+    return self.G.triplanes(ws), frozen
+
+def _kw(planes, i:int, f)->dict:
+    "synthesis keyword for the i-th (0 trainable, 1 frozen) shared tri-planes, laid out for the views by `f`."
+    return {} if planes is None else dict(planes=f(planes[i]))
+
 # %% ../nbs/10_stylize.ipynb #c031
 @patch
 def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
+                       planes:tuple|None=None, # `shared_planes(ws)`, or None
                       )->dict: # name -> scalar loss
     "Distillation loss of a single view (+ its mirror), and the Tweedie and perceptual losses."
     c, B = self.config, len(ws)
     cam = sample_cameras(B, c.single_yaw, c.single_pitch, generator=self.rng).to(ws.device)   # (B, 25)
     cams = mirror_batch(cam) if c.mirror else cam                                            # (2B or B, 25)
-    r = self.render(ws.repeat(len(cams) // B, 1, 1), cams)
-    with torch.no_grad(): f = self.frozen.synthesis(ws, cam)
+    k = len(cams) // B
+    r = self.render(ws.repeat(k, 1, 1), cams, **_kw(planes, 0, lambda p: torch.cat([p] * k)))
+    with torch.no_grad(): f = self.frozen.synthesis(ws, cam, **_kw(planes, 1, lambda p: p), **self.sampling)
     control = canny(f['image'], c.canny_low, c.canny_high) if c.single_control else None     # (B, 3, H, W)
     latents = self.guide.encode(r['image'], self.rng)                                        # (2B or B, 4, h, w)
     need_x0 = bool(c.tweedie_weight or (c.perceptual_weight and self.perceptual is not None))
@@ -375,14 +404,17 @@ def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
 # %% ../nbs/10_stylize.ipynb #c034
 @patch
 def grid_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
+                planes:tuple|None=None, # `shared_planes(ws)`, or None
                )->dict: # name -> scalar loss
     "Distillation loss of a 2x2 grid of four random views per identity, and its Tweedie loss."
     c, B = self.config, len(ws)
     cam = sample_cameras(4 * B, c.grid_yaw, c.grid_pitch, generator=self.rng).to(ws.device) # (4B, 25)
     w4 = ws.repeat_interleave(4, 0)
-    r = self.render(w4, cam)
-    with torch.no_grad(): f = self.frozen.synthesis(w4, cam)
-    tile = c.grid_tile or r['image'].shape[-1]
+    four = lambda p: p.repeat_interleave(4, 0)
+    raw = lambda need: {} if need else dict(superresolution=False)   # views before SR and render depth skip it
+    r = self.render(w4, cam, **_kw(planes, 0, four), **raw(not c.grid_before_sr))
+    with torch.no_grad(): f = self.frozen.synthesis(w4, cam, **_kw(planes, 1, four), **raw(c.grid_control and c.grid_depth != 'render'), **self.sampling)
+    tile = c.grid_tile or self.G.img_resolution
     up = lambda x: F.interpolate(x, size=(tile, tile), mode='bilinear', align_corners=False)
     grid = to_grid(grid_views(r, c.grid_before_sr, tile))                                     # (B, 3, 2 tile, 2 tile)
     if not c.grid_control: control = None
@@ -408,8 +440,9 @@ def loss_groups(self:Stylizer):
     "The losses of one iteration view by view (single view, grid, LDIS), each dict computed when asked for."
     c = self.config
     ws = self.sample_ws(c.batch)
-    yield self.single_view_losses(ws)
-    if c.grid and self.iteration % c.grid_every == 0: yield self.grid_losses(ws)
+    planes = self.shared_planes(ws)
+    yield self.single_view_losses(ws, planes)
+    if c.grid and self.iteration % c.grid_every == 0: yield self.grid_losses(ws, planes)
     if c.ldis_weight: yield dict(ldis=self.ldis_loss())
 
 @patch

@@ -149,3 +149,19 @@ def test_kill_9_during_the_first_checkpoint_then_rerun(models, tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-800:]
     assert sorted(q.name for q in (out/'checkpoints').iterdir()) == ['it000001', 'it000002']   # restarted; the stale folder is gone
+
+def test_sigterm_stops_the_parallel_demo_at_checkpoints(models, tmp_path):
+    import re, threading
+    out, err = tmp_path/'demo', []
+    p = headstyle('demo', '--iters', '400', '--out', str(out), '--workers', '2', *models)
+    threading.Thread(target=lambda: err.extend(iter(lambda: p.stderr.read(1), '')), daemon=True).start()
+    t = time.time()
+    def started(): return {m for m, n in re.findall(r'stylize (\w+):\s+\d+%\|[^|]*\|\s*(\d+)/', ''.join(err)) if int(n) > 0}
+    while started() != {'sds', 'full'} and time.time() - t < 180 and p.poll() is None: time.sleep(0.2)
+    assert p.poll() is None, ''.join(err)[-500:]
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=120); time.sleep(0.5)
+    lines = [l for l in ''.join(err).replace('\r', '\n').splitlines() if l.startswith('headstyle') and 'warning' not in l]
+    assert p.returncode == 143 and len(lines) == 1 and lines[0].startswith('headstyle: stopped by SIGTERM'), ''.join(err)[-800:]
+    assert 'Traceback' not in ''.join(err)
+    assert all(list_checkpoints(out/m) for m in ('sds', 'full'))          # both runs kept their work

@@ -6,6 +6,7 @@ import torch
 from diffusers import ControlNetModel
 from headstyle.generator import TriPlaneGenerator, load_generator
 from headstyle.guidance import Guide, ddim_scheduler
+from headstyle.cameras import sample_cameras
 from headstyle.stylize import *
 from headstyle.trainer import *
 from tiny_sd import make_tokenizer, make_components, small_generator, make_guides
@@ -247,12 +248,15 @@ def test_config_fields_are_checked_before_any_model_loads():
     with pytest.raises(ValueError, match='iterations must be an integer'): StylizeConfig.from_json('{"iterations": "ten"}')
     with pytest.raises(ValueError, match='lr must be a finite number'): StylizeConfig.from_json('{"lr": NaN}')
 
-def test_backward_per_view_gives_the_same_update(G, guides):
+def test_shared_planes_and_backward_per_view_give_the_same_update(G, guides):
     a, b = (Stylizer(G, *guides, config(backward_per_view=per)) for per in (False, True))
     for _ in range(2):
         ra, rb = a.step(), b.step()
-        assert set(ra) == set(rb) and all(math.isclose(ra[k], rb[k], rel_tol=1e-4, abs_tol=1e-7) for k in ra if k != 'skipped')
+        assert set(ra) == set(rb), (ra, rb)
+        assert all(math.isclose(ra[k], rb[k], rel_tol=1e-4, abs_tol=1e-7) for k in ra if k != 'skipped'), (ra, rb)
     assert all(torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in zip(a.G.parameters(), b.G.parameters()))
+    ws = a.sample_ws(1)
+    assert a.shared_planes(ws) is not None and b.shared_planes(ws) is None     # one backbone pass per iteration, or one per view
     assert not same(weights(a), list(G.parameters()))
 
 def test_keep_checkpoints_prunes_old_ones(G, guides, tmp_path):
@@ -265,7 +269,7 @@ def test_generators_that_draw_from_the_global_rng_resume_exactly(guides, tmp_pat
     class Jittery(type(small_generator())):                        # draws from torch's global RNG, as PanoHead's ray jitter does
         def synthesis(self, ws, c, **kw):
             out = super().synthesis(ws, c, **kw)
-            return dict(out, image=out['image'] + 0.05 * torch.randn_like(out['image']))
+            return dict(out, image_raw=out['image_raw'] + 0.05 * torch.randn_like(out['image_raw']))
     H = small_generator(); H.__class__ = Jittery
     straight = Stylizer(H, *guides, config()); straight.run(progress=False)
     first = Stylizer(H, *guides, config(), out=tmp_path); first.run(iterations=2, progress=False)
@@ -292,3 +296,12 @@ def test_generator_checkpointing_gives_the_same_update(G, guides):
     for _ in range(2): ra, rb = a.step(), b.step()
     assert all(math.isclose(ra[k], rb[k], rel_tol=1e-5, abs_tol=1e-7) for k in ra if k != 'skipped')
     assert all(torch.allclose(p, q, rtol=1e-5, atol=1e-7) for p, q in zip(a.G.parameters(), b.G.parameters()))
+
+def test_render_samples_sets_the_training_renders_only(G, guides):
+    st = Stylizer(G, *guides, config(render_samples=8))
+    ws, cams = st.sample_ws(2), sample_cameras(2, (-1., 1.), (0., 0.2), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        r, native = st.render(ws, cams)['image'], st.G.synthesis(ws, cams)['image']
+        assert torch.equal(r, st.G.synthesis(ws, cams, n_samples=8)['image']) and not torch.allclose(r, native)
+    assert Stylizer(G, *guides, config()).sampling == {} and st.sampling == dict(n_samples=8)
+    with pytest.raises(ValueError, match='render_samples must be None or >= 2'): config(render_samples=1)

@@ -129,7 +129,7 @@ def test_grid_depth_control_and_mask_come_from_the_frozen_renders(guides):
     st.grid_losses(st.sample_ws(1))
     (_, _, f), = st.frozen.seen
     (_, _, r), = st.G.seen
-    tile = st.config.grid_tile or r['image'].shape[-1]
+    tile = st.config.grid_tile or st.G.img_resolution
     (q,) = calls(st.guide_grid, 'query')
     expect = to_grid(_up(depth_control(f['image_depth'], f['image_mask']), tile))
     assert q['control'] is not None and torch.equal(q['control'], expect)

@@ -22,6 +22,8 @@ MUTANTS = {   # name -> (exact text in headstyle/stylize.py, replacement)
                                "mirror_loss(out, latents[B:], mask, c.mirror_weights[::-1], tf)"),
     'grid poses from the single-view ranges': ("sample_cameras(4 * B, c.grid_yaw, c.grid_pitch",
                                                "sample_cameras(4 * B, c.single_yaw, c.single_pitch"),
+    'grid rendered from the frozen tri-planes': ("r = self.render(w4, cam, **_kw(planes, 0, four))", "r = self.render(w4, cam, **_kw(planes, 1, four))"),
+    'mirror view from the frozen tri-planes': ("cams, **_kw(planes, 0, lambda p: torch.cat([p] * k)))", "cams, **_kw(planes, 0, lambda p: torch.cat([p, planes[1]][:k])))"),
     'one grid pose repeated four times': ("cam = sample_cameras(4 * B, c.grid_yaw, c.grid_pitch, generator=self.rng).to(ws.device)",
                                           "cam = sample_cameras(B, c.grid_yaw, c.grid_pitch, generator=self.rng).repeat_interleave(4, 0).to(ws.device)"),
 }
@@ -36,7 +38,7 @@ def run_tests(pkg_root:Path, tests:list)->tuple[bool, list]:
 
 def main(argv=None)->int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--tests', nargs='+', default=['tests/test_wiring.py'], help='test files to run against each mutant')
+    p.add_argument('--tests', nargs='+', default=['tests/test_wiring.py', 'tests/test_stylize.py::test_shared_planes_and_backward_per_view_give_the_same_update'], help='test files to run against each mutant')
     args = p.parse_args(argv)
     src = (ROOT / 'headstyle' / 'stylize.py').read_text()
     missing = [n for n, (old, _) in MUTANTS.items() if src.count(old) != 1]

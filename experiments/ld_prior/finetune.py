@@ -6,7 +6,8 @@ The VAE, scheduler and tokenizer stay the shipped ones; the ControlNets are not 
 import argparse, json, time
 from pathlib import Path
 import torch
-from headstyle.prior import load_prior, cached_prior_data, Latents, train_unet
+from headstyle.prior import load_prior
+from headstyle.prior_train import cached_prior_data, Latents, train_unet
 
 p = argparse.ArgumentParser(description=__doc__)
 p.add_argument('--out', required=True, help='folder for the checkpoints (outside the repository)')
