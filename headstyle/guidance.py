@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'check_tensor', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'toy_scores', 'toy_flow', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'ToyHead', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
+__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'check_tensor', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
 
 # %% ../nbs/05_sds.ipynb #c007
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -346,27 +346,6 @@ def canny(images:Tensor, # (B, 3, H, W) in [-1, 1]
             edges = grown
     return edges.float().expand(-1, 3, -1, -1).contiguous()
 
-# %% ../nbs/05_sds.ipynb #c053
-def toy_scores(x:Tensor, # (N, 2) points
-               mus:Tensor, # (K, 2) style means
-               var:float=0.5, # shared isotropic variance of every style
-               y:int=1, # index of the target style
-              )->tuple[Tensor, Tensor]: # grad log p(x|y) and grad log p(x), (N, 2) each
-    "Exact conditional and marginal scores of an equal-weight Gaussian mixture of styles."
-    d = mus[None] - x[:, None]                                  # (N, K, 2)
-    r = torch.softmax(-(d ** 2).sum(-1) / (2 * var), -1)        # (N, K) style responsibilities
-    return d[:, y] / var, (r[..., None] * d).sum(1) / var
-
-def toy_flow(x:Tensor, # (N, 2) starting points
-             field, # callable (N, 2) -> (N, 2) velocity
-             steps:int=400, # Euler steps
-             dt:float=0.01, # step size
-            )->Tensor: # (steps + 1, N, 2) trajectory
-    "Euler integration of a particle flow."
-    xs = [x]
-    for _ in range(steps): xs.append(xs[-1] + dt * field(xs[-1]))
-    return torch.stack(xs)
-
 # %% ../nbs/06_ld.ipynb #c005
 def ld_grad(cfg:Tensor, # (B, 4, h, w) CFG direction s (eps_cond - eps_uncond)
             a:Tensor, # (B,) abar_t
@@ -423,7 +402,7 @@ def cfg_residual(guide:Guide, # a guide on the prior to examine (its negative pr
     return dict(norm=size.item(), shared=(d.mean(0).norm() / size).item())
 
 # %% ../nbs/07_mirror.ipynb #c004
-from .cameras import mirror_camera, camera_rays, tile_grid
+from .cameras import mirror_camera, tile_grid
 
 # %% ../nbs/07_mirror.ipynb #c007
 MIRROR_WEIGHTS = (0.75, 0.25)   # base view, mirrored view (the authors' runs)
@@ -456,47 +435,6 @@ def mirror_loss(self:Guide, out:GuideOutput, # a query on the base views
     "Distillation loss of a query, its gradient also injected flipped on the mirrored views."
     g = self.processed_grad(out, mask, transform)
     return inject(torch.cat([out.latents, mirror_latents]), mirror_grad(g, weights))
-
-# %% ../nbs/07_mirror.ipynb #c012
-class ToyHead(torch.nn.Module):
-    "A ray-traced ellipsoid 'head', differentiable in its radii and colours; mirror-symmetric unless told otherwise."
-    def __init__(self, radii=(0.2, 0.25, 0.22), # semi-axes along x, y, z
-                 seed:int=0, # seeds the perturbation of the colour weights
-                 symmetric:bool=True, # False adds a colour term odd in x
-                ):
-        super().__init__()
-        self.radii = torch.nn.Parameter(torch.tensor(radii, dtype=torch.float32))
-        base = torch.tensor([[0.2, -0.6, 1.2, 0., -3.], [-0.4, -0.6, 1.0, 0., -3.], [-0.8, -0.6, 0.8, 0., -3.]])  # skin front, dark back
-        self.colour = torch.nn.Parameter(base + 0.3 * torch.randn(3, 5, generator=torch.Generator().manual_seed(seed)))
-        self.symmetric = symmetric
-
-    def _render(self, c:Tensor, res:int)->tuple[Tensor, Tensor, Tensor]:
-        o, d = camera_rays(c, res)                                               # (N, P, 3) each
-        os_, ds = o / self.radii, d / self.radii
-        a, b, q = (ds * ds).sum(-1), 2 * (os_ * ds).sum(-1), (os_ * os_).sum(-1) - 1
-        disc = b * b - 4 * a * q
-        hit = disc > 0
-        t = (-b - disc.clamp_min(1e-12).sqrt()) / (2 * a)
-        p = o + t[..., None] * d
-        n = torch.nn.functional.normalize(p / self.radii ** 2, dim=-1)
-        x = p[..., 0] if not self.symmetric else p[..., 0].abs()
-        eyes = torch.exp(-((p[..., 0].abs() - 0.08) ** 2 + (p[..., 1] - 0.03) ** 2) / 0.001) * (n[..., 2] > 0)
-        feats = torch.stack([torch.ones_like(x), n[..., 1], n[..., 2], 8 * x * n[..., 2], eyes], -1)
-        light = torch.tensor([0., 0.5, 1.]) / 1.25 ** 0.5                        # in front, above (world y up)
-        shade = 0.35 + 0.65 * (n @ light).clamp_min(0)
-        rgb = torch.sigmoid(feats @ self.colour.T) * shade[..., None] * 2 - 1
-        img = torch.where(hit[..., None], rgb, torch.ones_like(rgb))
-        depth = torch.where(hit, t, torch.zeros_like(t))
-        shape = (len(c), res, res)
-        return (img.reshape(*shape, 3).permute(0, 3, 1, 2), depth.reshape(*shape)[:, None],
-                hit.float().reshape(*shape)[:, None])
-
-    def forward(self, c:Tensor, # (N, 25) camera vectors
-                resolution:int=32, # side of image_raw
-               )->dict: # image (N, 3, 2R, 2R), image_raw (N, 3, R, R) in [-1, 1], image_depth, image_mask (N, 1, R, R)
-        "Render dict in the generator's format."
-        raw, depth, mask = self._render(c, resolution)
-        return dict(image=self._render(c, 2 * resolution)[0], image_raw=raw, image_depth=depth, image_mask=mask)
 
 # %% ../nbs/08_grid.ipynb #c005
 def to_grid(views:Tensor, # (4B, C, H, W) or (B, 4, C, H, W): views of B heads, 4 each

@@ -11,13 +11,11 @@ from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
 from .judges import id_embed
 
 # %% auto #0
-__all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'EDIT_FILES', 'MAPPING_FIELDS', 'COLUMNS', 'generator_views', 'check_views',
-           'view_embeddings', 'identity_similarity', 'pairwise_distance', 'identity_diversity', 'identity_levels',
-           'mirror_error', 'style_share', 'clip_pixels', 'find_recognizer', 'inception_features', 'Judges',
-           'clip_image_embeddings', 'clip_text_embeddings', 'fid_features', 'kid', 'prompt_style', 'true_renders',
-           'load_image_folder', 'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth', 'score_views',
-           'check_edited_views', 'front_view', 'evaluate', 'run_latents', 'save_edit_run', 'is_edit_run',
-           'load_edit_run', 'evaluate_runs', 'metrics_table']
+__all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
+           'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'clip_pixels',
+           'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings', 'clip_text_embeddings',
+           'fid_features', 'kid', 'prompt_style', 'true_renders', 'load_image_folder', 'clip_cosines', 'clip_score',
+           'generator_renders', 'delta_depth']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -360,187 +358,9 @@ def delta_depth(depth0:Tensor, mask0:Tensor, # (..., 1, h, w) depth and opacity 
     diff = ((norm(depth0, f0) - norm(depth1, f1)).abs() * union).flatten(-3).sum(-1)
     return diff / union.flatten(-3).sum(-1).clamp_min(1)
 
-# %% ../nbs/11_metrics.ipynb #m022
-def score_views(judges:Judges,
-                original:dict, # generator_renders of the original generator: image, depth, mask (V, N, ...)
-                stylized:dict, # the same codes and cameras through the stylized generator (2D edits: image only)
-                prompt:str, # the target prompt
-                reference:Tensor, # (M, D) FID features of the reference set
-                source_prompt:str=SOURCE_PROMPT, # the source domain's prompt (for p_target)
-                id_views=None, # view indices the ID is averaged over (None: all)
-                kid_subsets:int=50, # KID subsets
-               )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, delta_d, diversity
-    "The paper's numbers and diversity for one stylized generator."
-    x0, x1 = check_views(original['image'], 'original'), check_views(stylized['image'], 'stylized')
-    idv = list(range(len(x0))) if id_views is None else list(id_views)
-    f = fid_features(judges, x1.flatten(0, 1))
-    k = kid(f, reference, kid_subsets)
-    cs = clip_score(judges, x1.flatten(0, 1), prompt, source_prompt)
-    return dict(fid=frechet_distance(f, reference), kid=k['mean'], kid_std=k['std'],
-                clip=cs['score'].mean().item(), clip_cosine=cs['cosine'].mean().item(), clip_p_target=cs['p_target'].mean().item(),
-                id=identity_similarity(judges.recognizer, x0[idv], x1[idv]).mean().item(),
-                delta_d=None if stylized.get('depth') is None else   # 2D edits have no depth
-                    delta_depth(original['depth'], original['mask'], stylized['depth'], stylized['mask']).mean().item(),
-                diversity=identity_diversity(judges.recognizer, x1).mean().item())
+# %% ../nbs/11_metrics.ipynb #m041
+import headstyle.evaluation   # evaluate, evaluate_runs, edit runs: 11b_evaluate
 
-# %% ../nbs/11_metrics.ipynb #m022b
-def check_edited_views(views:dict, # {'image': (V, N, 3, H, W)} in [-1, 1], optionally 'depth', 'mask'
-                       V:int, N:int, name:str='views')->dict:
-    "Edited views as `score_views` takes them, checked against the yaws and identities graded."
-    x = check_views(views['image'], name)
-    if tuple(x.shape[:2]) != (V, N):
-        raise ValueError(f"{name}: edited views have {tuple(x.shape[:2])} (yaws, identities), expected ({V}, {N})")
-    return dict(image=x, depth=views.get('depth'), mask=views.get('mask'))
-
-# %% ../nbs/11_metrics.ipynb #m023
-def front_view(yaws)->int:
-    "Index of the yaw closest to 0 (the frontal view)."
-    return min(range(len(yaws)), key=lambda i: abs(yaws[i]))
-
-def evaluate(G0, # the original generator
-             gens:dict, # name -> stylized generator, edited W+ codes (N, num_ws, w_dim), or views {'image': (V, N, 3, H, W)}
-             ws:Tensor, # (N, num_ws, w_dim) W+ codes of the identities
-             prompt:str, # the target prompt
-             judges:Judges,
-             reference:Tensor|None=None, # (M, 3, H, W) reference images in [-1, 1]; None: TinyHeads' true renders of the prompt's style
-             reference_identities:int=40, # identities of the TinyHeads reference set (times the yaws)
-             source_prompt:str=SOURCE_PROMPT,
-             front_only:bool=False, # ID on the frontal view only
-             yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
-             progress:bool=True,
-            )->tuple[dict, dict]: # numbers (settings, original, runs), renders by name
-    "Render the original and every stylized generator (or edit) at the inference yaws and grade them."
-    settings = dict(prompt=prompt, source_prompt=source_prompt, identities=len(ws), yaws_deg=[round(math.degrees(y), 3) for y in yaws],
-                    pitch_deg=round(math.degrees(pitch), 3), id_views='front' if front_only else 'all', judges=judges.names)
-    if reference is None:
-        style = prompt_style(judges, prompt)
-        reference = true_renders(style, reference_identities, yaws, pitch, progress=progress)['image'].flatten(0, 1)
-        settings['reference'] = f"TinyHeads ground truth: {style}, {reference_identities} identities x {len(yaws)} yaws"
-    settings['reference_images'] = len(reference)
-    ref = fid_features(judges, reference, progress=progress)
-    renders = {}
-    for name, G in tqdm({'original': G0, **gens}.items(), desc='rendering', disable=not progress):
-        if isinstance(G, dict): renders[name] = check_edited_views(G, len(yaws), len(ws), name)
-        elif isinstance(G, Tensor): renders[name] = generator_renders(G0, G, yaws, pitch)      # latent edits, same generator
-        else: renders[name] = generator_renders(G, ws, yaws, pitch)
-    idv = [front_view(yaws)] if front_only else None
-    scores = {name: score_views(judges, renders['original'], r, prompt, ref, source_prompt, idv)
-              for name, r in tqdm(renders.items(), desc='grading', disable=not progress)}
-    return dict(settings=settings, original=scores.pop('original'), runs=scores), renders
-
-# %% ../nbs/11_metrics.ipynb #m031
-def run_latents(G, config, # the generator and a StylizeConfig (mapping camera, truncation), or anything with its mapping fields
-                n:int, seed:int)->Tensor: # (n, num_ws, w_dim)
-    "W+ codes of `n` latents drawn from `seed`, mapped as a stylizer run maps them."
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        return G.mapping(z, camera_params(torch.full((n,), float(config.mapping_yaw)), config.mapping_pitch),
-                         truncation_psi=config.truncation_psi, truncation_cutoff=config.truncation_cutoff)
-
-# %% ../nbs/11_metrics.ipynb #m031b
-EDIT_FILES = ('views.safetensors', 'edit.json')   # written in this order: edit.json marks a finished run
-MAPPING_FIELDS = ('mapping_yaw', 'mapping_pitch', 'truncation_psi', 'truncation_cutoff')
-
-def save_edit_run(out, # the run folder
-                  method:str, # the method's name, e.g. 'styleclip'
-                  prompt:str, # the target prompt
-                  w0:Tensor, # (N, num_ws, w_dim) the identities' W+ codes, from `run_latents`
-                  seed:int, # the seed they were drawn with
-                  config, # what they were mapped with (a StylizeConfig, or anything with its mapping fields)
-                  w:Tensor|None=None, # (N, num_ws, w_dim) edited codes (latent editors)
-                  edited:Tensor|None=None, # (V, N, 3, H, W) edited views in [-1, 1] (2D editors)
-                  settings:dict|None=None, # the method's settings, stored with the run
-                  fingerprint:str|None=None, # `generator_fingerprint` of the generator the views came from
-                  yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
-                 )->Path:
-    "Write an edit run: codes or views, then `edit.json`, each file atomically."
-    from safetensors.torch import save_file
-    from headstyle.stylize import atomic_write
-    if (w is None) == (edited is None): raise ValueError("an edit run holds either edited codes `w` or edited views `edited`")
-    if w is not None and w.shape != w0.shape: raise ValueError(f"w has shape {tuple(w.shape)}, expected that of w0 {tuple(w0.shape)}")
-    if edited is not None: check_edited_views(dict(image=edited), len(yaws), len(w0), 'edited')
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    tensors = dict(w0=w0, **(dict(w=w) if w is not None else dict(edited=edited)))
-    atomic_write(out/'views.safetensors', lambda f: save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(f)))
-    meta = dict(kind='latents' if w is not None else 'views', method=method, prompt=prompt, seed=seed, identities=len(w0),
-                mapping={k: getattr(config, k) for k in MAPPING_FIELDS}, yaws_deg=[round(math.degrees(y), 3) for y in yaws],
-                pitch_deg=round(math.degrees(pitch), 3), fingerprint=fingerprint, settings=settings or {})
-    atomic_write(out/'edit.json', lambda f: f.write_text(json.dumps(meta, indent=1)))
-    return out
-
-def is_edit_run(folder)->bool: return (Path(folder)/'edit.json').is_file()
-
-def load_edit_run(folder)->dict:
-    "An edit run's metadata and tensors (w0, and w or edited), checked."
-    from safetensors.torch import load_file
-    folder = Path(folder)
-    if missing := [f for f in EDIT_FILES if not (folder/f).is_file()]: raise FileNotFoundError(f"no edit run at {folder} (missing {', '.join(missing)})")
-    try: meta, t = json.loads((folder/'edit.json').read_text()), load_file(str(folder/'views.safetensors'))
-    except Exception as e: raise ValueError(f"unreadable edit run at {folder}: {e}") from None
-    if 'w0' not in t or not ({'w', 'edited'} & set(t)): raise ValueError(f"{folder/'views.safetensors'} lacks w0, or w / edited")
-    return dict(meta, folder=folder, **t)
-
-# %% ../nbs/11_metrics.ipynb #m031c
-def _unique_names(runs)->list[str]:
-    names = []
-    for r in runs:
-        n = Path(r).resolve().name
-        while n in names or n == 'original': n += "'"
-        names.append(n)
-    return names
-
-def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
-                  prompt:str|None=None, # target prompt (None: the runs' own, which must agree)
-                  identities:int=16, seed:int=0, # latents graded, and their seed
-                  judges='tiny', # 'tiny', a judges folder, or a Judges
-                  reference=None, # a folder of reference images, or (M, 3, H, W) images in [-1, 1] (None: TinyHeads ground truth)
-                  generator=None, # the original generator's folder (None: the shipped one)
-                  front_only:bool=False, progress:bool=True,
-                  reference_identities:int=40, # identities of the TinyHeads reference set (times the yaws), without `reference`
-                 )->tuple[dict, dict]: # numbers, renders
-    "Grade saved stylizer runs and edit runs against the original generator, on the same identities."
-    from types import SimpleNamespace
-    from headstyle.stylize import find_checkpoint, StylizeConfig, RENDER_FILES, generator_fingerprint
-    from headstyle.panohead import load_any_generator
-    if identities < 2: raise ValueError(f"diversity compares identities: --identities must be at least 2, got {identities}")
-    if not runs: raise ValueError("name at least one run to evaluate")
-    edits = {i: load_edit_run(r) for i, r in enumerate(runs) if is_edit_run(r)}
-    ckpts = {i: find_checkpoint(r, need=RENDER_FILES).resolve() for i, r in enumerate(runs) if i not in edits}
-    metas = {i: json.loads((c/'stylize.json').read_text()) for i, c in ckpts.items()}
-    configs = {i: StylizeConfig.from_json(json.dumps(m['config'])) for i, m in metas.items()}
-    configs |= {i: SimpleNamespace(prompt=e['prompt'], **e['mapping']) for i, e in edits.items()}
-    configs = [configs[i] for i in range(len(runs))]
-    if prompt is None:
-        if len(ps := {c.prompt for c in configs}) > 1: raise ValueError(f"the runs were made for different prompts ({', '.join(map(repr, sorted(ps)))}); pass --prompt")
-        prompt = configs[0].prompt
-    names = _unique_names(runs)
-    ref = reference if reference is None or isinstance(reference, Tensor) else load_image_folder(reference)
-    judges = judges if isinstance(judges, Judges) else Judges.load(judges)
-    G0 = load_any_generator(generator)
-    ws = run_latents(G0, configs[0], identities, seed)
-    fp = generator_fingerprint(G0) if edits else None
-    gens = {}
-    for i, n in enumerate(names):
-        if i in ckpts: gens[n] = load_any_generator(ckpts[i]); continue
-        e = edits[i]
-        if e['fingerprint'] not in (None, fp): raise ValueError(f"{runs[i]} was edited from another generator than {generator or 'the shipped TinyHeads generator'}; pass its --generator")
-        if e['w0'].shape != ws.shape or not torch.allclose(e['w0'], ws, atol=1e-5):   # draws of n latents are not prefixes of n + 1
-            raise ValueError(f"{runs[i]} edited other identities than those graded: evaluate with --seed {e['seed']} --identities {e['identities']}")
-        gens[n] = e['w'] if e['kind'] == 'latents' else dict(image=e['edited'])
-    res, renders = evaluate(G0, gens, ws, prompt, judges, ref, reference_identities, front_only=front_only, progress=progress)
-    res['settings'].update(seed=seed, runs={n: str(ckpts.get(i, Path(runs[i]).resolve())) for i, n in enumerate(names)},
-                           iterations={n: metas[i].get('iteration') if i in metas else None for i, n in enumerate(names)},
-                           methods={n: edits[i]['method'] if i in edits else configs[i].method for i, n in enumerate(names)})
-    if reference is not None: res['settings']['reference'] = 'given images' if isinstance(reference, Tensor) else str(Path(reference).resolve())
-    return res, renders
-
-# %% ../nbs/11_metrics.ipynb #m032
-COLUMNS = (('fid', 'FID ↓'), ('kid', 'KID ↓'), ('clip', 'CLIP ↑'), ('clip_cosine', 'CLIP cos'), ('id', 'ID ↑'),
-           ('delta_d', 'ΔD ↓'), ('diversity', 'diversity'))
-
-def metrics_table(res:dict)->str:
-    "The numbers as plain text, one row per run and one for the original generator."
-    rows = [f"{'':>16}" + ''.join(f"{h:>11}" for _, h in COLUMNS)]
-    for name, m in [*res['runs'].items(), ('original', res['original'])]:
-        rows.append(f"{name[:16]:>16}" + ''.join(f"{'—':>11}" if m[k] is None else f"{m[k]:11.4f}" for k, _ in COLUMNS))
-    return '\n'.join(rows)
+def __getattr__(name): # the grading names, for code that imports them from here
+    if name in headstyle.evaluation.__all__: return getattr(headstyle.evaluation, name)
+    raise AttributeError(f"module 'headstyle.metrics' has no attribute {name!r}")

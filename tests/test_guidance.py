@@ -4,6 +4,7 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline
 from headstyle.guidance import *
+from headstyle.toys import ToyHead, toy_scores, toy_flow
 from headstyle.cameras import sample_cameras, mirror_camera, GRID_YAW, GRID_PITCH
 from tiny_sd import make_tokenizer, make_components
 

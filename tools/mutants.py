@@ -22,7 +22,7 @@ MUTANTS = {   # name -> (exact text in headstyle/stylize.py, replacement)
                                "mirror_loss(out, latents[B:], mask, c.mirror_weights[::-1], tf)"),
     'grid poses from the single-view ranges': ("sample_cameras(4 * B, c.grid_yaw, c.grid_pitch",
                                                "sample_cameras(4 * B, c.single_yaw, c.single_pitch"),
-    'grid rendered from the frozen tri-planes': ("r = self.render(w4, cam, **_kw(planes, 0, four))", "r = self.render(w4, cam, **_kw(planes, 1, four))"),
+    'grid rendered from the frozen tri-planes': ("r = self.render(w4, cam, **_kw(planes, 0, four),", "r = self.render(w4, cam, **_kw(planes, 1, four),"),
     'mirror view from the frozen tri-planes': ("cams, **_kw(planes, 0, lambda p: torch.cat([p] * k)))", "cams, **_kw(planes, 0, lambda p: torch.cat([p, planes[1]][:k])))"),
     'one grid pose repeated four times': ("cam = sample_cameras(4 * B, c.grid_yaw, c.grid_pitch, generator=self.rng).to(ws.device)",
                                           "cam = sample_cameras(B, c.grid_yaw, c.grid_pitch, generator=self.rng).repeat_interleave(4, 0).to(ws.device)"),

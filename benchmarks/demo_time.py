@@ -1,0 +1,64 @@
+"""Wall time and peak memory of `headstyle demo`, and its result, from the installed command.
+
+Runs `headstyle demo` with its defaults `--repeats` times (a fresh output folder each time, so nothing is
+resumed) and once more for each extra prompt/seed pair, one after another, and records each run's wall
+time, peak resident memory (the largest of its processes) and the numbers it wrote to metrics.json.
+Nothing else should run on the machine meanwhile: the demo trains its two runs on two cores at once.
+
+    python benchmarks/demo_time.py [--repeats 3] [--pairs "a werewolf:1" "a pixar character:2"] [--out benchmarks/results/demo_time.json]
+"""
+import argparse, json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+def tree_rss(pid:int)->int:
+    "Resident bytes of a process and all its descendants (Linux /proc)."
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += int(next(l for l in open(f'/proc/{p}/status') if l.startswith('VmRSS')).split()[1]) * 1024
+            for t in os.listdir(f'/proc/{p}/task'): todo += [int(c) for c in open(f'/proc/{p}/task/{t}/children').read().split()]
+        except (OSError, StopIteration): pass
+    return total
+
+def run_demo(folder:Path, prompt:str|None=None, seed:int|None=None)->dict:
+    "One `headstyle demo` in a fresh process: wall seconds, peak RSS of its process tree (sampled) and its metrics."
+    argv = [shutil.which('headstyle') or 'headstyle', 'demo', '--out', str(folder)]
+    if prompt is not None: argv += ['--prompt', prompt, '--seed', str(seed)]
+    t0, peak = time.perf_counter(), 0
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import threading
+    out = {}
+    th = threading.Thread(target=lambda: out.update(zip(('stdout', 'stderr'), p.communicate())), daemon=True); th.start()
+    while p.poll() is None: peak = max(peak, tree_rss(p.pid)); time.sleep(0.5)
+    th.join(); wall = time.perf_counter() - t0
+    if p.returncode: raise SystemExit(f"headstyle demo failed ({p.returncode}): {out.get('stderr', '')[-500:]}")
+    m = json.loads((folder/'metrics.json').read_text())
+    keep = {k: {f: round(v, 4) for f, v in m[k].items() if f in ('id', 'diversity', 'style', 'seconds')} for k in m['settings']['methods']}
+    return dict(command=' '.join(['headstyle', *argv[1:]]).replace(str(folder), 'OUT'), wall_s=round(wall, 1),
+                peak_rss_gb=round(peak / 2**30, 2), results=keep,
+                full_beats_sds=keep['full']['id'] > keep['sds']['id'] and keep['full']['diversity'] > keep['sds']['diversity'],
+                style_ok=min(keep['full']['style'], keep['sds']['style']) >= 0.8)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--pairs', nargs='*', default=['a werewolf:1', 'a pixar character:2'], help='PROMPT:SEED, run once each')
+    ap.add_argument('--out', default='benchmarks/results/demo_time.json')
+    a = ap.parse_args()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.repeats):
+            runs.append(run_demo(Path(tmp)/f'default{i}')); print(json.dumps(runs[-1]), flush=True)
+        for pair in a.pairs:
+            prompt, seed = pair.rsplit(':', 1)
+            runs.append(run_demo(Path(tmp)/f'pair{len(runs)}', prompt, int(seed))); print(json.dumps(runs[-1]), flush=True)
+    walls = [r['wall_s'] for r in runs[:a.repeats]]
+    res = dict(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(), python=sys.version.split()[0],
+               median_wall_s=statistics.median(walls) if walls else None, runs=runs,
+               command='python benchmarks/demo_time.py ' + ' '.join([f'--repeats {a.repeats}', '--pairs', *[f'"{p}"' for p in a.pairs]]))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=1))
+    print(f"median wall of {a.repeats} default demos: {res['median_wall_s']} s")
+
+if __name__ == '__main__': main()
