@@ -12,10 +12,10 @@ from .judges import id_embed
 
 # %% auto #0
 __all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
-           'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'clip_pixels',
-           'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings', 'clip_text_embeddings',
-           'fid_features', 'kid', 'prompt_style', 'true_renders', 'load_image_folder', 'clip_cosines', 'clip_score',
-           'generator_renders', 'delta_depth']
+           'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'head_numbers',
+           'clip_pixels', 'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings',
+           'clip_text_embeddings', 'fid_features', 'kid', 'prompt_style', 'true_renders', 'load_image_folder',
+           'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -107,6 +107,18 @@ def style_share(clip, tokenizer, # the tiny CLIP judge and its tokenizer (`heads
     style = STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
     judged = style_judgement(clip, tokenizer, views.flatten(0, 1))
     return style, judged.count(style) / len(judged)
+
+# %% ../nbs/11_metrics.ipynb #c028h
+def head_numbers(recognizer, # identity encoder (`headstyle.judges.load_id_model`)
+                 before:Tensor, # (V, N, 3, H, W) the original generator's views
+                 after:Tensor, # (V, N, 3, H, W) the stylized generator's views of the same codes and cameras
+                 clip=None, # (model, tokenizer) of the tiny CLIP judge, or None: no style number
+                 prompt:str|None=None, # the target prompt (with `clip`)
+                )->dict: # id, diversity[, style]
+    "ID kept, diversity left and (with a judge) the share of views judged in the prompt's style: the course's numbers for a run."
+    r = dict(id=identity_similarity(recognizer, before, after).mean().item(), diversity=identity_diversity(recognizer, after).mean().item())
+    if clip is not None: r['style'] = style_share(*clip, after, prompt)[1]
+    return r
 
 # %% ../nbs/11_metrics.ipynb #m002
 from dataclasses import dataclass, field

@@ -82,3 +82,13 @@ def test_index_and_a_viewer_page_render(docs, tmp_path, name, needs):
     im = Image.open(shot).convert('L')
     lo, hi = im.getextrema()
     assert im.size == (1280, 1600) and hi - lo > 100, f'{name}: blank screenshot'
+
+def test_index_of_functions(docs):
+    "Every exported function and class is listed with its description and a link to a page that exists."
+    text = (docs/'api.html').read_text(encoding='utf-8')
+    links = re.findall(r'<li><a href="([^"#]+)(?:#[^"]*)?"><code>([^<]+)</code></a> ([^<]*)</li>', text)
+    names = {n for _, n, _ in links}
+    assert {'Stylizer', 'Stylizer.step', 'evaluate_runs', 'load_prior', 'train_prior', 'toy_scores'} <= names
+    assert all((docs/href).exists() for href, _, _ in links), sorted({h for h, _, _ in links if not (docs/h).exists()})
+    assert dict((n, d) for _, n, d in links)['head_numbers'].startswith('ID kept, diversity left')
+    assert 'id="hs-q"' in text and 'href="api.html"' in (docs/'index.html').read_text(encoding='utf-8')

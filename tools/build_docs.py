@@ -86,7 +86,47 @@ def site_title()->str:
 def sidebar(pages:list, active:str, site:str)->str:
     links = ''.join(f'<a class="page{" active" if stem == active else ""}" href="{stem}.html">{html.escape(title or stem)}</a>'
                     for stem, title in pages)
+    links += f'<a class="page{" active" if active == "api" else ""}" href="api.html">Index of functions</a>'
     return f'<nav id="hs-sidebar"><h2><a href="index.html">{html.escape(site)}</a></h2>{links}</nav>'
+
+API_JS = """<script>function hsFilter(q){q=q.toLowerCase();document.querySelectorAll('#hs-api li').forEach(function(li){
+li.style.display=li.textContent.toLowerCase().indexOf(q)>=0?'':'none';});document.querySelectorAll('#hs-api section').forEach(function(s){
+s.style.display=[].some.call(s.querySelectorAll('li'),function(li){return li.style.display!=='none';})?'':'none';});}</script>"""
+
+def docstrings(path:Path)->dict:
+    "First docstring line of every function, class and method of a module, by dotted name (patched methods under their class)."
+    import ast
+    out = {}
+    def first(node): return (ast.get_docstring(node) or '').strip().split('\n')[0]
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ClassDef):
+            out[node.name] = first(node)
+            for m in node.body:
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)): out[f'{node.name}.{m.name}'] = first(m)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out[node.name] = first(node)
+            args = node.args.args
+            if args and isinstance(args[0].annotation, ast.Name): out[f'{args[0].annotation.id}.{node.name}'] = first(node)
+    return out
+
+def api_page()->str:
+    "An index of every exported function and class (from nbdev's symbol index), with its page, its one-line docstring and a filter box."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('_modidx', ROOT/'headstyle'/'_modidx.py')
+    idx = importlib.util.module_from_spec(spec); spec.loader.exec_module(idx)
+    parts = ['<h1>Index of functions</h1><p>Every function and class the library exports, by module, with its one-line description; '
+             'each links to the notebook page that defines and explains it.</p>'
+             '<p><input id="hs-q" type="search" placeholder="filter by name or words" oninput="hsFilter(this.value)" '
+             'style="width:24rem;padding:.4rem;font-size:1rem"></p><div id="hs-api">']
+    for mod, syms in sorted(idx.d['syms'].items()):
+        docs = docstrings(ROOT/(mod.replace('.', '/') + '.py'))
+        items = []
+        for name, (link, _) in sorted(syms.items(), key=lambda kv: kv[0].lower()):
+            short = name[len(mod) + 1:]
+            if short.split('.')[-1].startswith('_'): continue
+            items.append(f'<li><a href="{html.escape(link)}"><code>{html.escape(short)}</code></a> {html.escape(docs.get(short, ""))}</li>')
+        if items: parts.append(f'<section><h2><code>{html.escape(mod)}</code></h2><ul>{"".join(items)}</ul></section>')
+    return ''.join(parts) + '</div>' + API_JS
 
 def proc_nbs():
     "What `nbdev_proc_nbs` does, minus its attempt to install quarto: nbs/ -> _proc/."
@@ -136,7 +176,10 @@ def main()->int:
         body = body.replace('</body>', '</div></body>', 1)
         body = re.sub(r'<title>.*?</title>', f'<title>{html.escape(title)} – {html.escape(site)}</title>', body, count=1, flags=re.S)
         (OUT/f'{stem}.html').write_text(body, encoding='utf-8')
-    print(f"docs: wrote {len(prepared) - len(failed)} of {len(prepared)} pages to {OUT.relative_to(ROOT)}/")
+    page = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Index of functions – {html.escape(site)}</title>'
+            f'<link rel="stylesheet" href="styles.css">{PAGE_CSS}</head><body>{sidebar(pages, "api", site)}<div id="hs-main">{api_page()}</div></body></html>')
+    (OUT/'api.html').write_text(page, encoding='utf-8')
+    print(f"docs: wrote {len(prepared) - len(failed)} of {len(prepared)} pages and the index of functions to {OUT.relative_to(ROOT)}/")
     return 1 if failed else 0
 
 if __name__ == '__main__': sys.exit(main())

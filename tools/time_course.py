@@ -1,0 +1,36 @@
+"""Time each notebook's fast path the way a learner (and CI) runs it: `nbdev_test --path NB`, one at a time.
+
+Writes `benchmarks/results/course_time.json`: seconds per notebook, whether it passed, the total, the
+threads and the machine. The index page's course table quotes it.
+
+    python tools/time_course.py [--threads 1] [--out benchmarks/results/course_time.json] [NOTEBOOK ...]
+"""
+import argparse, json, os, platform, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('notebooks', nargs='*', help='default: every notebook in nbs/')
+    ap.add_argument('--threads', type=int, default=1, help='OMP_NUM_THREADS of each run (CI runs two notebooks at once, one thread each)')
+    ap.add_argument('--out', default=str(ROOT/'benchmarks'/'results'/'course_time.json'))
+    a = ap.parse_args()
+    nbs = [Path(p) for p in a.notebooks] or sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    rows = {}
+    for nb in nbs:
+        t0 = time.perf_counter()
+        r = subprocess.run([str(bin_dir/'nbdev_test'), '--path', str(nb)], cwd=ROOT, env=env, capture_output=True, text=True)
+        rows[nb.stem] = dict(seconds=round(time.perf_counter() - t0, 1), passed=r.returncode == 0)
+        print(f"{nb.stem:28s} {rows[nb.stem]['seconds']:7.1f} s {'ok' if r.returncode == 0 else 'FAILED'}", flush=True)
+    res = dict(threads=a.threads, machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
+               total_s=round(sum(r['seconds'] for r in rows.values()), 1), notebooks=rows,
+               command='python tools/time_course.py --threads ' + str(a.threads))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=1))
+    print(f"total {res['total_s']:.0f} s")
+    return 0 if all(r['passed'] for r in rows.values()) else 1
+
+if __name__ == '__main__': sys.exit(main())
