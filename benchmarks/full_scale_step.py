@@ -32,9 +32,10 @@ SCALES = {'full': dict(prior=dict(), gen=dict(neural_rendering_resolution=64), i
 class UpsampledGenerator(TriPlaneGenerator):
     "The tri-plane generator with its image upsampled to `out_size`: PanoHead's output size, for the prior's cost."
     def __init__(self, out_size:int=512, **kw):
-        super().__init__(**kw); self.out_size = out_size
+        super().__init__(**kw); self.out_size = self.img_resolution = out_size
     def synthesis(self, ws, c, **kw):
         r = super().synthesis(ws, c, **kw)
+        if 'image' not in r: return r                    # stopped before super-resolution
         return dict(r, image=F.interpolate(r['image'], size=(self.out_size,) * 2, mode='bilinear', align_corners=False))
 
 def build(scale:str, device, dtype, config:StylizeConfig):
