@@ -61,7 +61,8 @@ def main():
     ap.add_argument('--out', default='benchmarks/results/stylize_step.json')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from headstyle.cli import demo_config, load_guides, PLAIN
+    from headstyle.cli import load_guides
+    from headstyle.demo import demo_config, PLAIN
     from headstyle.generator import load_generator
     from headstyle.cameras import sample_cameras, SINGLE_YAW, SINGLE_PITCH
     from headstyle.guidance import mirror_batch

@@ -9,14 +9,12 @@ from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['INSTRUCTION_VERBS', 'DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'DEMO_SAMPLES', 'MODEL_FOLDERS',
-           'BAD_INPUT', 'HeadstyleParser', 'cmd_cameras', 'UsageError', 'writable_folder', 'quiet_libraries',
-           'load_guides', 'load_depth_model', 'refuse_instruction', 'check_prompt', 'warn_unknown_words',
-           'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer', 'cmd_stylize', 'load_latents',
-           'render_edit_run', 'cmd_render', 'cmd_convert_panohead', 'demo_config', 'demo_run', 'train_demo_runs',
-           'image_uri', 'file_uri', 'demo_html', 'run_demo', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html',
-           'evaluation_html', 'write_atomic', 'positive_int', 'add_model_folders', 'add_device', 'make_parser',
-           'one_line', 'main']
+__all__ = ['INSTRUCTION_VERBS', 'REPORT_CSS', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser', 'cmd_cameras', 'UsageError',
+           'writable_folder', 'quiet_libraries', 'load_guides', 'load_depth_model', 'refuse_instruction',
+           'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer',
+           'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render', 'cmd_convert_panohead', 'image_uri',
+           'file_uri', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html', 'write_atomic',
+           'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -304,104 +302,6 @@ def cmd_convert_panohead(args)->int:
     print(f"wrote {convert_panohead(src, out)}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #c101
-DEMO_METHODS = ('sds', 'full')
-DEMO_ITERS = 120          # iterations of each run
-DEMO_IDENTITIES = 8       # identities measured and shown
-PLAIN = dict(mirror=False, tweedie_weight=0., ldis_weight=0.)   # what turns the 'sds' ablation row into plain SDS
-DEMO_SAMPLES = 32         # depths per ray of the demo's training renders (results are rendered with the generator's 48)
-
-def demo_config(method:str, # a row of the ablation, see headstyle.stylize.METHODS
-                prompt:str, seed:int, iters:int)->'StylizeConfig':
-    "The tiny preset with one ablation row (plain SDS for 'sds'), a prompt, a seed, a length and `DEMO_SAMPLES`; one checkpoint at the end."
-    from dataclasses import replace
-    from headstyle.stylize import StylizeConfig
-    cfg = StylizeConfig.preset('tiny', prompt=prompt, seed=seed, iterations=iters, checkpoint_every=iters,
-                               preview_every=0, render_samples=DEMO_SAMPLES).with_method(method)
-    return replace(cfg, **PLAIN) if method == 'sds' else cfg
-
-# %% ../nbs/16_cli.ipynb #c102
-def demo_run(method:str, G, guides:dict, # the generator and its guides by method
-             config, out:Path, progress:bool=True,
-             callbacks=(), # callables f(stylizer) after every iteration
-            ):
-    "Train one demo run in `out`, resuming a run of the same settings found there."
-    from dataclasses import replace
-    from headstyle.stylize import Stylizer, list_checkpoints
-    if list_checkpoints(out):
-        st = Stylizer.resume(out, G, *guides[method]); saved = st.config
-        same = replace(saved, iterations=config.iterations, checkpoint_every=config.checkpoint_every) == config
-        if not same or saved.iterations > config.iterations:
-            raise UsageError(f"{out} holds a demo run with other settings (prompt {saved.prompt!r}, seed {saved.seed}, "
-                             f"{saved.iterations} iterations); choose another --out")
-        st.config.iterations = config.iterations
-    else: st = Stylizer(G, *guides[method], config, out)
-    st.run(config.iterations, progress=progress, callbacks=callbacks)
-    return st
-
-# %% ../nbs/16_cli.ipynb #c102b
-def _demo_process(method, prompt, seed, iters, out, models, counter, results):
-    "A demo run in a process of its own, on one thread: reports its iterations in `counter`, then (method, seconds) or its error in `results`."
-    import time, torch
-    torch.set_num_threads(1); quiet_libraries()
-    try:
-        from headstyle.panohead import load_any_generator
-        config = demo_config(method, prompt, seed, iters)
-        G, guides = load_any_generator(models['generator']), {method: load_guides(config, models['prior'], models['edge'], models['depth'])}
-        t0 = time.time()
-        demo_run(method, G, guides, config, Path(out), progress=False, callbacks=[lambda st: setattr(counter, 'value', st.iteration)])
-        results.put((method, 'done', time.time() - t0, 0))
-    except BaseException as e:   # the parent re-raises it: a stop by signal (the checkpoint is written), bad input, or a failure
-        kind = 'stopped' if isinstance(e, KeyboardInterrupt) else 'usage' if isinstance(e, BAD_INPUT) else type(e).__name__
-        results.put((method, kind, str(e), getattr(e, 'signum', 0)))
-
-def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
-                    models:dict, # 'generator', 'prior', 'edge', 'depth' folders (None: the shipped ones)
-                    on_done, # f(method, seconds), called in this process as each run finishes (while the others train)
-                    progress:bool=True)->None:
-    "Train the demo's runs at once, one process and one thread each (the tiny models use one core best); Ctrl-C or SIGTERM stops them all at a checkpoint."
-    import multiprocessing as mp, queue
-    from tqdm.auto import tqdm
-    from headstyle.trainer import stop_signals, Interrupted
-    from headstyle.cli import _demo_process      # by its module name: a spawned process imports it from there
-    ctx = mp.get_context('spawn')
-    results, counters = ctx.Queue(), {m: ctx.Value('i', 0) for m in methods}
-    procs = [ctx.Process(target=_demo_process, args=(m, prompt, seed, iters, str(out/m), models, counters[m], results), daemon=True) for m in methods]
-    bars = {m: tqdm(total=iters, desc=f'stylize {m}', position=i, disable=not progress) for i, m in enumerate(methods)}
-    failure, left = None, set(methods)
-    with stop_signals() as asked:
-        for p in procs: p.start()
-        try:
-            while left:
-                if asked or failure:
-                    for p in procs:
-                        if p.is_alive(): p.terminate()   # SIGTERM: each run writes its checkpoint and stops
-                try: m, kind, value, signum = results.get(timeout=0.5)
-                except queue.Empty:
-                    dead = [n for p, n in zip(procs, methods) if n in left and not p.is_alive()]
-                    if not dead: continue
-                    try: m, kind, value, signum = results.get(timeout=2)   # a last result may still be in the pipe
-                    except queue.Empty:    # ended without a word: stopped before its run began, or killed (out of memory?)
-                        left -= set(dead)
-                        failure = failure or RuntimeError(f"the {dead[0]} run's process ended without a result (out of memory?)")
-                        continue
-                finally:
-                    for n, b in bars.items(): b.update(counters[n].value - b.n)
-                left.discard(m)
-                if kind == 'done': on_done(m, value)
-                elif kind == 'stopped': failure = failure or Interrupted(value, signum or signal.SIGTERM)
-                elif kind == 'usage': failure = failure or UsageError(value)
-                else: failure = failure or RuntimeError(f"the {m} run failed: {kind}: {value}")
-        except BaseException:
-            for p in procs:
-                if p.is_alive(): p.terminate()
-            raise
-        finally:
-            for b in bars.values(): b.close()
-            for p in procs: p.join(timeout=60)
-    if asked and not isinstance(failure, Interrupted): failure = Interrupted(f"stopped by {signal.Signals(asked[0]).name}", asked[0])
-    if failure is not None: raise failure
-
 # %% ../nbs/16_cli.ipynb #c104
 def image_uri(x, # (3, H, W) image in [-1, 1]
               scale:int=2, # integer upscaling (nearest)
@@ -421,113 +321,12 @@ def file_uri(path, mime:str)->str:
     return f'data:{mime};base64,' + base64.b64encode(Path(path).read_bytes()).decode()
 
 # %% ../nbs/16_cli.ipynb #c105
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+REPORT_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.35em .8em;text-align:right}
 th:first-child,td:first-child{text-align:left}.strip{display:flex;align-items:center;gap:.5em;margin:.2em 0}
 .strip span{width:6em;font-size:.85em}.gifs{display:flex;gap:1.5em}.gifs figure{margin:0;text-align:center}
 .note{color:#555;font-size:.9em}"""
 
-def demo_html(metrics:dict, # the demo's numbers (metrics.json)
-              views:dict, # name -> (V, N, 3, H, W) renders: 'original' and each method
-              gifs:dict, # name -> GIF path of one head's turntable
-              figure=None, # a plotly figure of the 3D heads, or None
-             )->str:
-    "The demo report as one self-contained HTML page."
-    s = metrics['settings']
-    rows = ''.join(f"<tr><td>{m}</td><td>{metrics[m]['id']:.3f}</td><td>{metrics[m]['diversity']:.3f}</td>"
-                   f"<td>{metrics[m]['style']:.0%}</td><td>{metrics[m]['seconds']:.0f}</td></tr>" for m in s['methods'])
-    ref = metrics['reference']
-    parts = [f"<h1>headstyle demo: “{s['prompt']}”</h1>",
-             f"<p>The TinyHeads generator stylized for {s['iterations']} iterations (seed {s['seed']}) with each method, "
-             f"measured on {s['identities']} identities at yaws {', '.join(f'{d:.0f}°' for d in s['yaws_deg'])}.</p>",
-             f"<table><tr><th>method</th><th>id ↑</th><th>diversity</th><th>judged {s['style']}</th><th>seconds</th></tr>", rows,
-             f"<tr><td>original</td><td>1</td><td>{metrics['original']['diversity']:.3f}</td><td>{metrics['original']['style']:.0%}</td><td></td></tr></table>",
-             f"<p class=note><b>id</b>: identity similarity between a stylized head and its original, same camera; for scale, "
-             f"one original head at two yaws scores {ref['same_head']:.3f} and two different original heads {ref['different_heads']:.3f}. "
-             "<b>diversity</b>: mean identity distance between stylized heads; heads collapsing to one face drive it towards 0. "
-             f"<b>judged {s['style']}</b>: share of the views the tiny CLIP judge assigns to the style the prompt means.</p>",
-             "<p class=note><b>sds</b>: plain score distillation (no ControlNet, mirror view, grid, rank weighting, Tweedie loss or LDIS). "
-             "<b>full</b>: likelihood distillation with the edge and depth ControlNets, the mirror view, the 2x2 grid before super-resolution, "
-             "rank weighting, the Tweedie loss and LDIS.</p>",
-             *(["<h2>The paper's numbers</h2>", metrics_html(metrics['paper'])] if 'paper' in metrics else []),
-             "<h2>Multi-view strips</h2>"]
-    V, N = views['original'].shape[:2]
-    for i in range(N):
-        parts.append(f"<h3>identity {i}</h3>")
-        for name, x in views.items():
-            parts.append(f"<div class=strip><span>{name}</span>" + ''.join(f"<img src='{image_uri(x[v, i])}'>" for v in range(V)) + "</div>")
-    parts.append("<h2>Turntable (identity 0)</h2><div class=gifs>" + ''.join(
-        f"<figure><img src='{file_uri(p, 'image/gif')}'><figcaption>{n}</figcaption></figure>" for n, p in gifs.items()) + "</div>")
-    if figure is not None:
-        parts += ["<h2>3D (identity 0; drag to turn)</h2>", figure.to_html(full_html=False, include_plotlyjs=True)]
-    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle demo</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
-
-# %% ../nbs/16_cli.ipynb #c106
-def run_demo(out, # output folder: report.html, metrics.json and one run folder per method
-             prompt:str='a werewolf', seed:int=0, iters:int=DEMO_ITERS,
-             methods=DEMO_METHODS, # ablation rows to compare
-             identities:int=DEMO_IDENTITIES, # identities measured and shown
-             generator=None, prior=None, edge=None, depth=None, # model folders (None: the shipped ones)
-             recognizer=None, # identity model (None: the shipped tiny ID)
-             clip=None, # (CLIP model, tokenizer) judging the style (None: the shipped tiny CLIP)
-             progress:bool=True,
-             device=None, dtype=None, # where the runs train and the prior's precision (None: CPU, fp32); measuring is on the CPU
-             workers:int|None=None, # CPU processes training the runs at once (None: up to the CPU count); a GPU trains them in turn
-            )->dict: # the numbers written to metrics.json
-    "Stylize with each method from one seed, measure identity and diversity, write the report."
-    import time, torch
-    from headstyle.panohead import load_any_generator
-    from headstyle.judges import load_id_model, load_tiny_clip
-    from headstyle.cameras import camera_params, INFERENCE_YAWS
-    from headstyle.metrics import generator_views, identity_similarity, identity_diversity, identity_levels, style_share
-    from headstyle.viewers import generator_mesh, side_by_side, turntable, generator_renderer, turntable_gif
-    from headstyle.stylize import atomic_write
-    out = writable_folder(out)
-    if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
-    if identities < 2: raise UsageError(f"the demo compares identities: need at least 2, got {identities}")
-    G, rec = load_any_generator(generator), recognizer or load_id_model()
-    clip_model, clip_tok = clip or load_tiny_clip()
-    configs = {m: demo_config(m, prompt, seed, iters) for m in methods}
-    guides = {m: load_guides(c, prior, edge, depth, device, dtype) for m, c in configs.items()}
-    check_prompt(guides[methods[0]][0].tokenizer, prompt)
-    warn_unknown_words(guides[methods[0]][0].tokenizer, prompt)
-    z = torch.randn(identities, G.z_dim, generator=torch.Generator().manual_seed(10_000 + seed))
-    c = configs[methods[0]]
-    with torch.no_grad():
-        ws = G.mapping(z, camera_params(torch.full((identities,), c.mapping_yaw), c.mapping_pitch),
-                       truncation_psi=c.truncation_psi, truncation_cutoff=c.truncation_cutoff)
-    views, gens, seconds = {'original': generator_views(G, ws)}, {'original': G}, {}
-    from headstyle.metrics import Judges, evaluate, prompt_style, true_renders
-    judges, reference = Judges.tiny(), {}
-    def read_back(m, s, st=None):   # a finished run (trained here, or read from its checkpoint), its views, and once the reference set
-        gens[m] = (st or demo_run(m, G, guides, configs[m], out/m, progress=False)).G.eval().cpu()
-        seconds[m], views[m] = s, generator_views(gens[m], ws)
-        if not reference: reference['style'] = style = prompt_style(judges, prompt); reference['images'] = true_renders(style, 16)['image'].flatten(0, 1)
-    n = workers or min(len(methods), os.cpu_count() or 1)
-    if n > 1 and len(methods) > 1 and (device is None or torch.device(device).type == 'cpu'):
-        train_demo_runs(methods, prompt, seed, iters, out, dict(generator=generator, prior=prior, edge=edge, depth=depth), read_back, progress)
-    else:
-        for m in methods:
-            t0 = time.time()
-            st = demo_run(m, G.to(device) if device is not None else G, guides, configs[m], out/m, progress)
-            G = G.cpu(); read_back(m, time.time() - t0, st)
-    ref = identity_levels(rec, views['original'])
-    style = {n: style_share(clip_model, clip_tok, x, prompt) for n, x in views.items()}
-    metrics = {m: dict(id=identity_similarity(rec, views['original'], views[m]).mean().item(),
-                       diversity=identity_diversity(rec, views[m]).mean().item(), style=style[m][1], seconds=seconds[m]) for m in methods}
-    metrics['original'] = dict(diversity=identity_diversity(rec, views['original']).mean().item(), style=style['original'][1])
-    metrics['reference'] = dict(same_head=ref['same'].mean().item(), different_heads=ref['different'].mean().item())
-    metrics['settings'] = dict(prompt=prompt, style=style['original'][0], seed=seed, iterations=iters, methods=list(methods), identities=identities,
-                               yaws_deg=[math.degrees(y) for y in INFERENCE_YAWS])
-    metrics['paper'] = evaluate(G, {m: gens[m] for m in methods}, ws, prompt, judges, reference['images'], progress=progress)[0]   # as `headstyle evaluate`
-    metrics['paper']['settings']['reference'] = f"TinyHeads ground truth: {reference['style']}, 16 identities x {len(INFERENCE_YAWS)} yaws"
-    gifs = {n: atomic_write(out/f'turntable-{n}.gif', lambda p, g=g: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), p))
-            for n, g in gens.items()}
-    try: fig = side_by_side({n: generator_mesh(g, ws[:1], resolution=48) for n, g in gens.items()})
-    except ValueError: fig = None           # a run that lost its head has no surface to show
-    atomic_write(out/'metrics.json', lambda p: p.write_text(json.dumps(metrics, indent=1)))
-    atomic_write(out/'report.html', lambda p: p.write_text(demo_html(metrics, views, gifs, fig)))
-    return metrics
 
 # %% ../nbs/16_cli.ipynb #c107
 def cmd_demo(args)->int:
@@ -536,6 +335,7 @@ def cmd_demo(args)->int:
     import os, torch
     if 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(1)   # the tiny models are fastest on one thread
     from headstyle.fullscale import resolve_device, resolve_dtype
+    from headstyle.demo import run_demo
     m = run_demo(args.out, args.prompt, args.seed, args.iters, generator=args.generator, prior=args.prior,
                  edge=args.controlnet_edge, depth=args.controlnet_depth, device=resolve_device(args.device), dtype=resolve_dtype(args.dtype), workers=args.workers)
     print(f"{'method':>8} {'id':>6} {'diversity':>9} {'judged ' + m['settings']['style']:>16} {'seconds':>7}")
@@ -606,7 +406,7 @@ def evaluation_html(res:dict, # headstyle.metrics.evaluate's numbers
         for name in [*res['runs'], 'original']:
             x = renders[name]['image']
             parts.append(f"<div class=strip><span>{escape(name)}</span>" + ''.join(f"<img src='{image_uri(x[v, i])}'>" for v in range(V)) + "</div>")
-    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle evaluate</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle evaluate</title><style>{REPORT_CSS}</style></head><body>{''.join(parts)}</body></html>"
 
 def write_atomic(path, text:str)->Path:
     "Write `text` through `headstyle.stylize.atomic_write`: a temporary file, flushed, moved into place."
@@ -638,6 +438,7 @@ def add_device(parser, dtype:bool=True):
 
 def make_parser()->HeadstyleParser:
     "The `headstyle` argument parser with its subcommands."
+    from headstyle.demo import DEMO_ITERS
     p = HeadstyleParser(prog='headstyle', description='Identity-preserving 3D head stylization with multi-view score distillation.')
     p.add_argument('--version', action='version', version=f'headstyle {headstyle.__version__}')
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error (also: HEADSTYLE_DEBUG=1)')
