@@ -73,11 +73,12 @@ edge = Guide.from_pipeline(pipe, controlnet=load_controlnet(a.edge or 'edge'))
 z = torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(10_000 + a.seed))
 with torch.no_grad(): ws = G.mapping(z, camera_params(torch.zeros(8), 0.2), truncation_psi=0.75)
 before = generator_views(G, ws)
-res.setdefault('original', {s: style_share(*clip, before, STYLES[s][0])[1] for s in PAPER_STYLES})
+original = {s: style_share(*clip, before, STYLES[s][0])[1] for s in PAPER_STYLES}
+if a.seed == 0: res.setdefault('original', original)
 res.setdefault('runs', {})
 for style in a.styles.split(','):
     for rule in a.rules.split(','):
-        key = f'{style}/{rule}'
+        key = f'{style}/{rule}' + (f'/seed{a.seed}' if a.seed else '')   # seed 0 keeps the first files' keys
         if key in res['runs']: continue
         cfg = StylizeConfig.preset('tiny', prompt=STYLES[style][0], seed=a.seed, iterations=a.iters, checkpoint_every=a.iters,
                                    preview_every=0).with_method(f'{rule}+controlnet')
@@ -88,6 +89,7 @@ for style in a.styles.split(','):
             with torch.no_grad(): x = generator_views(st.G, ws)
             rows.append(dict(it=k, id=identity_similarity(rec, before, x).mean().item(),
                              diversity=identity_diversity(rec, x).mean().item(), style=style_share(*clip, x, cfg.prompt)[1]))
-        res['runs'][key] = dict(config=json.loads(cfg.to_json()), seconds=time.time() - t0, curve=rows)
+        res['runs'][key] = dict(config=json.loads(cfg.to_json()), seconds=time.time() - t0, curve=rows, seed=a.seed,
+                                original=original[style])
         save()
         print(key, ' '.join(f"[{r['it']}: id {r['id']:.3f} div {r['diversity']:.3f} style {r['style']:.0%}]" for r in rows), flush=True)
