@@ -7,11 +7,11 @@ from __future__ import annotations
 import json, math, os, signal
 from pathlib import Path
 from .cli import (UsageError, BAD_INPUT, quiet_libraries, load_guides, check_prompt, warn_unknown_words,
-                           writable_folder, image_uri, file_uri, REPORT_CSS)
+                           writable_folder, image_uri, file_uri, metrics_html, REPORT_CSS)
 
 # %% auto #0
 __all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'DEMO_SAMPLES', 'demo_config', 'demo_run', 'train_demo_runs',
-           'demo_html', 'run_demo']
+           'demo_html', 'run_demo', 'write_demo_report']
 
 # %% ../nbs/16a_demo.ipynb #c101
 DEMO_METHODS = ('sds', 'full')
@@ -49,16 +49,19 @@ def demo_run(method:str, G, guides:dict, # the generator and its guides by metho
     return st
 
 # %% ../nbs/16a_demo.ipynb #c102b
-def _demo_process(method, prompt, seed, iters, out, models, counter, results):
-    "A demo run in a process of its own, on one thread: reports its iterations in `counter`, then (method, seconds) or its error in `results`."
+def _demo_process(method, prompt, seed, iters, out, models, counter, threads, results):
+    "A demo run in a process of its own: reports its iterations in `counter`, uses `threads` threads, then puts (method, seconds) or its error in `results`."
     import time, torch
     torch.set_num_threads(1); quiet_libraries()
+    def step(st):   # after every iteration: report progress, take the threads the parent gives
+        counter.value = st.iteration
+        if threads.value != torch.get_num_threads(): torch.set_num_threads(threads.value)
     try:
         from headstyle.panohead import load_any_generator
         config = demo_config(method, prompt, seed, iters)
         G, guides = load_any_generator(models['generator']), {method: load_guides(config, models['prior'], models['edge'], models['depth'])}
         t0 = time.time()
-        demo_run(method, G, guides, config, Path(out), progress=False, callbacks=[lambda st: setattr(counter, 'value', st.iteration)])
+        demo_run(method, G, guides, config, Path(out), progress=False, callbacks=[step])
         results.put((method, 'done', time.time() - t0, 0))
     except BaseException as e:   # the parent re-raises it: a stop by signal (the checkpoint is written), bad input, or a failure
         kind = 'stopped' if isinstance(e, KeyboardInterrupt) else 'usage' if isinstance(e, BAD_INPUT) else type(e).__name__
@@ -67,25 +70,32 @@ def _demo_process(method, prompt, seed, iters, out, models, counter, results):
 def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
                     models:dict, # 'generator', 'prior', 'edge', 'depth' folders (None: the shipped ones)
                     on_done, # f(method, seconds), called in this process as each run finishes (while the others train)
-                    progress:bool=True)->None:
-    "Train the demo's runs at once, one process and one thread each (the tiny models use one core best); Ctrl-C or SIGTERM stops them all at a checkpoint."
+                    progress:bool=True,
+                    tasks=(), # callables this process runs one by one while the runs train
+                   )->None:
+    "Train the demo's runs at once, one process each; once this process is idle, the cores of finished runs go to the runs left. Ctrl-C or SIGTERM stops them all at a checkpoint."
     import multiprocessing as mp, queue
     from tqdm.auto import tqdm
     from headstyle.trainer import stop_signals, Interrupted
     from headstyle.demo import _demo_process     # by its module name: a spawned process imports it from there
     ctx = mp.get_context('spawn')
-    results, counters = ctx.Queue(), {m: ctx.Value('i', 0) for m in methods}
-    procs = [ctx.Process(target=_demo_process, args=(m, prompt, seed, iters, str(out/m), models, counters[m], results), daemon=True) for m in methods]
+    results = ctx.Queue()
+    counters, threads = {m: ctx.Value('i', 0) for m in methods}, {m: ctx.Value('i', 1) for m in methods}
+    procs = [ctx.Process(target=_demo_process, args=(m, prompt, seed, iters, str(out/m), models, counters[m], threads[m], results), daemon=True)
+             for m in methods]
     bars = {m: tqdm(total=iters, desc=f'stylize {m}', position=i, disable=not progress) for i, m in enumerate(methods)}
-    failure, left = None, set(methods)
+    failure, left, todo, told = None, set(methods), list(tasks), set()
     with stop_signals() as asked:
         for p in procs: p.start()
         try:
             while left:
                 if asked or failure:
-                    for p in procs:
-                        if p.is_alive(): p.terminate()   # SIGTERM: each run writes its checkpoint and stops
-                try: m, kind, value, signum = results.get(timeout=0.5)
+                    for p in procs:   # SIGTERM, once: each run writes its checkpoint and stops (a second one would stop it at once)
+                        if p.is_alive() and p.pid not in told: p.terminate(); told.add(p.pid)
+                if todo and not (asked or failure): todo.pop(0)()
+                elif len(left) < len(methods):          # idle: share the cores among the runs still training
+                    for m in left: threads[m].value = max(1, (os.cpu_count() or 1) // len(left))
+                try: m, kind, value, signum = results.get(timeout=0.05 if todo else 0.5)
                 except queue.Empty:
                     dead = [n for p, n in zip(procs, methods) if n in left and not p.is_alive()]
                     if not dead: continue
@@ -110,6 +120,7 @@ def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
             for p in procs: p.join(timeout=60)
     if asked and not isinstance(failure, Interrupted): failure = Interrupted(f"stopped by {signal.Signals(asked[0]).name}", asked[0])
     if failure is not None: raise failure
+    for t in todo: t()
 
 # %% ../nbs/16a_demo.ipynb #c105
 def demo_html(metrics:dict, # the demo's numbers (metrics.json)
@@ -162,17 +173,12 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     "Stylize with each method from one seed, measure identity and diversity, write the report."
     import time, torch
     from headstyle.panohead import load_any_generator
-    from headstyle.judges import load_id_model, load_tiny_clip
     from headstyle.cameras import camera_params, INFERENCE_YAWS
-    from headstyle.metrics import generator_views, identity_similarity, identity_diversity, identity_levels, style_share
-    from headstyle.viewers import generator_mesh, side_by_side, turntable, generator_renderer, turntable_gif
     from headstyle.stylize import atomic_write
     out = writable_folder(out)
     if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
     if identities < 2: raise UsageError(f"the demo compares identities: need at least 2, got {identities}")
-    G, rec = load_any_generator(generator), recognizer or load_id_model()
-    clip_model, clip_tok = clip or load_tiny_clip()
-    configs = {m: demo_config(m, prompt, seed, iters) for m in methods}
+    G, configs = load_any_generator(generator), {m: demo_config(m, prompt, seed, iters) for m in methods}
     guides = {m: load_guides(c, prior, edge, depth, device, dtype) for m, c in configs.items()}
     check_prompt(guides[methods[0]][0].tokenizer, prompt)
     warn_unknown_words(guides[methods[0]][0].tokenizer, prompt)
@@ -181,35 +187,62 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     with torch.no_grad():
         ws = G.mapping(z, camera_params(torch.full((identities,), c.mapping_yaw), c.mapping_pitch),
                        truncation_psi=c.truncation_psi, truncation_cutoff=c.truncation_cutoff)
-    views, gens, seconds = {'original': generator_views(G, ws)}, {'original': G}, {}
-    from headstyle.metrics import Judges, evaluate, prompt_style, true_renders
-    judges, reference = Judges.tiny(), {}
-    def read_back(m, s, st=None):   # a finished run (trained here, or read from its checkpoint), its views, and once the reference set
-        gens[m] = (st or demo_run(m, G, guides, configs[m], out/m, progress=False)).G.eval().cpu()
-        seconds[m], views[m] = s, generator_views(gens[m], ws)
-        if not reference: reference['style'] = style = prompt_style(judges, prompt); reference['images'] = true_renders(style, 16)['image'].flatten(0, 1)
+    gens, renders, gifs, meshes, seconds, judged = {}, {}, {}, {}, {}, {}
+    def show(name, g):   # what the report needs of one generator: renders at the five yaws, a turntable, a mesh
+        from headstyle.metrics import generator_renders
+        from headstyle.viewers import generator_mesh, turntable, generator_renderer, turntable_gif
+        gens[name], renders[name] = g, generator_renders(g, ws)
+        gifs[name] = atomic_write(out/f'turntable-{name}.gif', lambda p: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), p))
+        try: meshes[name] = generator_mesh(g, ws[:1], resolution=48)
+        except ValueError: pass            # a run that lost its head has no surface to show
+    def load_judges():
+        from headstyle.judges import load_id_model, load_tiny_clip
+        from headstyle.metrics import Judges, prompt_style
+        judged.update(rec=recognizer or load_id_model(), clip=clip or load_tiny_clip(), judges=Judges.tiny())
+        judged['style'] = prompt_style(judged['judges'], prompt)
+    def load_reference():   # TinyHeads' true renders of the style: FID's reference set
+        from headstyle.metrics import true_renders
+        judged['reference'] = true_renders(judged['style'], 16)['image'].flatten(0, 1)
+    def read_back(m, s, st=None):   # a finished run (trained here, or read from its checkpoint)
+        show(m, (st or demo_run(m, G, guides, configs[m], out/m, progress=False)).G.eval().cpu()); seconds[m] = s
+    tasks = [load_judges, lambda: show('original', G), load_reference]
     n = workers or min(len(methods), os.cpu_count() or 1)
     if n > 1 and len(methods) > 1 and (device is None or torch.device(device).type == 'cpu'):
-        train_demo_runs(methods, prompt, seed, iters, out, dict(generator=generator, prior=prior, edge=edge, depth=depth), read_back, progress)
+        train_demo_runs(methods, prompt, seed, iters, out, dict(generator=generator, prior=prior, edge=edge, depth=depth), read_back, progress, tasks)
     else:
+        for t in tasks: t()
         for m in methods:
             t0 = time.time()
             st = demo_run(m, G.to(device) if device is not None else G, guides, configs[m], out/m, progress)
             G = G.cpu(); read_back(m, time.time() - t0, st)
+    return write_demo_report(out, prompt, seed, iters, methods, identities, ws, gens, renders, gifs, meshes, seconds, judged, progress)
+
+# %% ../nbs/16a_demo.ipynb #c106b
+def write_demo_report(out:Path, prompt:str, seed:int, iters:int, methods, identities:int,
+                      ws, # (N, num_ws, w_dim) the identities' codes
+                      gens:dict, renders:dict, gifs:dict, meshes:dict, # by name ('original' and each method): generators, `generator_renders`, GIF paths, meshes
+                      seconds:dict, # training seconds by method
+                      judged:dict, # 'rec', 'clip', 'judges', 'style', 'reference'
+                      progress:bool=True)->dict: # the numbers written to metrics.json
+    "Measure the finished runs and write metrics.json and report.html."
+    from headstyle.cameras import INFERENCE_YAWS
+    from headstyle.metrics import identity_similarity, identity_diversity, identity_levels, style_share, evaluate
+    from headstyle.viewers import side_by_side
+    from headstyle.stylize import atomic_write
+    names = ['original', *methods]
+    rec, views, gifs = judged['rec'], {n: renders[n]['image'] for n in names}, {n: gifs[n] for n in names}
     ref = identity_levels(rec, views['original'])
-    style = {n: style_share(clip_model, clip_tok, x, prompt) for n, x in views.items()}
+    style = {n: style_share(*judged['clip'], x, prompt) for n, x in views.items()}
     metrics = {m: dict(id=identity_similarity(rec, views['original'], views[m]).mean().item(),
                        diversity=identity_diversity(rec, views[m]).mean().item(), style=style[m][1], seconds=seconds[m]) for m in methods}
     metrics['original'] = dict(diversity=identity_diversity(rec, views['original']).mean().item(), style=style['original'][1])
     metrics['reference'] = dict(same_head=ref['same'].mean().item(), different_heads=ref['different'].mean().item())
     metrics['settings'] = dict(prompt=prompt, style=style['original'][0], seed=seed, iterations=iters, methods=list(methods), identities=identities,
                                yaws_deg=[math.degrees(y) for y in INFERENCE_YAWS])
-    metrics['paper'] = evaluate(G, {m: gens[m] for m in methods}, ws, prompt, judges, reference['images'], progress=progress)[0]   # as `headstyle evaluate`
-    metrics['paper']['settings']['reference'] = f"TinyHeads ground truth: {reference['style']}, 16 identities x {len(INFERENCE_YAWS)} yaws"
-    gifs = {n: atomic_write(out/f'turntable-{n}.gif', lambda p, g=g: turntable_gif(turntable(generator_renderer(g, ws[:1]), n=24), p))
-            for n, g in gens.items()}
-    try: fig = side_by_side({n: generator_mesh(g, ws[:1], resolution=48) for n, g in gens.items()})
-    except ValueError: fig = None           # a run that lost its head has no surface to show
+    metrics['paper'] = evaluate(gens['original'], {m: renders[m] for m in methods}, ws, prompt, judged['judges'], judged['reference'],
+                                progress=progress, original=renders['original'])[0]   # as `headstyle evaluate`
+    metrics['paper']['settings']['reference'] = f"TinyHeads ground truth: {judged['style']}, 16 identities x {len(INFERENCE_YAWS)} yaws"
+    fig = side_by_side({n: meshes[n] for n in names if n in meshes}) if meshes else None
     atomic_write(out/'metrics.json', lambda p: p.write_text(json.dumps(metrics, indent=1)))
     atomic_write(out/'report.html', lambda p: p.write_text(demo_html(metrics, views, gifs, fig)))
     return metrics

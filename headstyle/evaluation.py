@@ -66,6 +66,7 @@ def evaluate(G0, # the original generator
              front_only:bool=False, # ID on the frontal view only
              yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
              progress:bool=True,
+             original:dict|None=None, # generator_renders of G0 at these yaws and codes, if already made (None: rendered here)
             )->tuple[dict, dict]: # numbers (settings, original, runs), renders by name
     "Render the original and every stylized generator (or edit) at the inference yaws and grade them."
     settings = dict(prompt=prompt, source_prompt=source_prompt, identities=len(ws), yaws_deg=[round(math.degrees(y), 3) for y in yaws],
@@ -77,7 +78,7 @@ def evaluate(G0, # the original generator
     settings['reference_images'] = len(reference)
     ref = fid_features(judges, reference, progress=progress)
     renders = {}
-    for name, G in tqdm({'original': G0, **gens}.items(), desc='rendering', disable=not progress):
+    for name, G in tqdm({'original': G0 if original is None else original, **gens}.items(), desc='rendering', disable=not progress):
         if isinstance(G, dict): renders[name] = check_edited_views(G, len(yaws), len(ws), name)
         elif isinstance(G, Tensor): renders[name] = generator_renders(G0, G, yaws, pitch)      # latent edits, same generator
         else: renders[name] = generator_renders(G, ws, yaws, pitch)

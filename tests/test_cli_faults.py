@@ -164,4 +164,4 @@ def test_sigterm_stops_the_parallel_demo_at_checkpoints(models, tmp_path):
     lines = [l for l in ''.join(err).replace('\r', '\n').splitlines() if l.startswith('headstyle') and 'warning' not in l]
     assert p.returncode == 143 and len(lines) == 1 and lines[0].startswith('headstyle: stopped by SIGTERM'), ''.join(err)[-800:]
     assert 'Traceback' not in ''.join(err)
-    assert all(list_checkpoints(out/m) for m in ('sds', 'full'))          # both runs kept their work
+    assert all(list_checkpoints(out/m) for m in ("sds", "full")), "".join(err)[-1500:]          # both runs kept their work
