@@ -4,6 +4,8 @@ Runs `headstyle demo` with its defaults `--repeats` times (a fresh output folder
 resumed) and once more for each extra prompt/seed pair, one after another, and records each run's wall
 time, peak resident memory (the largest of its processes) and the numbers it wrote to metrics.json.
 Nothing else should run on the machine meanwhile: the demo trains its two runs on two cores at once.
+The runs share a fresh cache folder (HEADSTYLE_CACHE), as on a fresh install: the first run of each style
+renders TinyHeads' reference set and keeps it, later runs read it back; each run records which it did.
 
     python benchmarks/demo_time.py [--repeats 3] [--pairs "a werewolf:1" "a pixar character:2"] [--out benchmarks/results/demo_time.json]
 """
@@ -21,12 +23,14 @@ def tree_rss(pid:int)->int:
         except (OSError, StopIteration): pass
     return total
 
-def run_demo(folder:Path, prompt:str|None=None, seed:int|None=None)->dict:
+def run_demo(folder:Path, prompt:str|None=None, seed:int|None=None, cache:Path|None=None)->dict:
     "One `headstyle demo` in a fresh process: wall seconds, peak RSS of its process tree (sampled) and its metrics."
     argv = [shutil.which('headstyle') or 'headstyle', 'demo', '--out', str(folder)]
     if prompt is not None: argv += ['--prompt', prompt, '--seed', str(seed)]
+    env = dict(os.environ, **({'HEADSTYLE_CACHE': str(cache)} if cache else {}))
+    cached = set(cache.rglob('*.safetensors')) if cache and cache.exists() else set()
     t0, peak = time.perf_counter(), 0
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     import threading
     out = {}
     th = threading.Thread(target=lambda: out.update(zip(('stdout', 'stderr'), p.communicate())), daemon=True); th.start()
@@ -35,7 +39,9 @@ def run_demo(folder:Path, prompt:str|None=None, seed:int|None=None)->dict:
     if p.returncode: raise SystemExit(f"headstyle demo failed ({p.returncode}): {out.get('stderr', '')[-500:]}")
     m = json.loads((folder/'metrics.json').read_text())
     keep = {k: {f: round(v, 4) for f, v in m[k].items() if f in ('id', 'diversity', 'style', 'seconds')} for k in m['settings']['methods']}
+    rendered = bool(cache) and bool(set(cache.rglob('*.safetensors')) - cached)
     return dict(command=' '.join(['headstyle', *argv[1:]]).replace(str(folder), 'OUT'), wall_s=round(wall, 1),
+                reference='rendered' if rendered or not cache else 'read from the cache',
                 peak_rss_gb=round(peak / 2**30, 2), results=keep,
                 full_beats_sds=keep['full']['id'] > keep['sds']['id'] and keep['full']['diversity'] > keep['sds']['diversity'],
                 style_ok=min(keep['full']['style'], keep['sds']['style']) >= 0.8)
@@ -49,10 +55,10 @@ def main():
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeats):
-            runs.append(run_demo(Path(tmp)/f'default{i}')); print(json.dumps(runs[-1]), flush=True)
+            runs.append(run_demo(Path(tmp)/f'default{i}', cache=Path(tmp)/'cache')); print(json.dumps(runs[-1]), flush=True)
         for pair in a.pairs:
             prompt, seed = pair.rsplit(':', 1)
-            runs.append(run_demo(Path(tmp)/f'pair{len(runs)}', prompt, int(seed))); print(json.dumps(runs[-1]), flush=True)
+            runs.append(run_demo(Path(tmp)/f'pair{len(runs)}', prompt, int(seed), Path(tmp)/'cache')); print(json.dumps(runs[-1]), flush=True)
     walls = [r['wall_s'] for r in runs[:a.repeats]]
     res = dict(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(), python=sys.version.split()[0],
                median_wall_s=statistics.median(walls) if walls else None, runs=runs,

@@ -18,7 +18,7 @@ DEMO_METHODS = ('sds', 'full')
 DEMO_ITERS = 120          # iterations of each run
 DEMO_IDENTITIES = 8       # identities measured and shown
 PLAIN = dict(mirror=False, tweedie_weight=0., ldis_weight=0.)   # what turns the 'sds' ablation row into plain SDS
-DEMO_SAMPLES = 32         # depths per ray of the demo's training renders (results are rendered with the generator's 48)
+DEMO_SAMPLES = 24         # depths per ray of the demo's training renders (results are rendered with the generator's 48)
 
 def demo_config(method:str, # a row of the ablation, see headstyle.stylize.METHODS
                 prompt:str, seed:int, iters:int)->'StylizeConfig':
@@ -84,7 +84,7 @@ def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
     procs = [ctx.Process(target=_demo_process, args=(m, prompt, seed, iters, str(out/m), models, counters[m], threads[m], results), daemon=True)
              for m in methods]
     bars = {m: tqdm(total=iters, desc=f'stylize {m}', position=i, disable=not progress) for i, m in enumerate(methods)}
-    failure, left, todo, told = None, set(methods), list(tasks), set()
+    failure, left, todo, told, cores = None, set(methods), list(tasks), set(), os.cpu_count() or 1
     with stop_signals() as asked:
         for p in procs: p.start()
         try:
@@ -92,10 +92,10 @@ def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
                 if asked or failure:
                     for p in procs:   # SIGTERM, once: each run writes its checkpoint and stops (a second one would stop it at once)
                         if p.is_alive() and p.pid not in told: p.terminate(); told.add(p.pid)
-                if todo and not (asked or failure): todo.pop(0)()
+                if todo and not (asked or failure) and len(left) < cores: todo.pop(0)()   # only on a core no run is using
                 elif len(left) < len(methods):          # idle: share the cores among the runs still training
-                    for m in left: threads[m].value = max(1, (os.cpu_count() or 1) // len(left))
-                try: m, kind, value, signum = results.get(timeout=0.05 if todo else 0.5)
+                    for m in left: threads[m].value = max(1, cores // len(left))
+                try: m, kind, value, signum = results.get(timeout=0.05 if todo and len(left) < cores else 0.5)
                 except queue.Empty:
                     dead = [n for p, n in zip(procs, methods) if n in left and not p.is_alive()]
                     if not dead: continue
@@ -174,14 +174,17 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     import time, torch
     from headstyle.panohead import load_any_generator
     from headstyle.cameras import camera_params, INFERENCE_YAWS
-    from headstyle.stylize import atomic_write
+    from headstyle.stylize import atomic_write, find_checkpoint
+    from headstyle.prior import load_tokenizer
     out = writable_folder(out)
     if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
     if identities < 2: raise UsageError(f"the demo compares identities: need at least 2, got {identities}")
     G, configs = load_any_generator(generator), {m: demo_config(m, prompt, seed, iters) for m in methods}
-    guides = {m: load_guides(c, prior, edge, depth, device, dtype) for m, c in configs.items()}
-    check_prompt(guides[methods[0]][0].tokenizer, prompt)
-    warn_unknown_words(guides[methods[0]][0].tokenizer, prompt)
+    n = workers or min(len(methods), os.cpu_count() or 1)
+    parallel = n > 1 and len(methods) > 1 and (device is None or torch.device(device).type == 'cpu')
+    if parallel: guides, tok = None, load_tokenizer(prior)   # each run's process loads its own guides
+    else: guides = {m: load_guides(c, prior, edge, depth, device, dtype) for m, c in configs.items()}; tok = guides[methods[0]][0].tokenizer
+    check_prompt(tok, prompt); warn_unknown_words(tok, prompt)
     z = torch.randn(identities, G.z_dim, generator=torch.Generator().manual_seed(10_000 + seed))
     c = configs[methods[0]]
     with torch.no_grad():
@@ -203,19 +206,22 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     def load_reference():   # TinyHeads' true renders of the style: FID's reference set
         from headstyle.metrics import true_renders
         judged['reference'] = true_renders(judged['style'], 16)['image'].flatten(0, 1)
+    threads = torch.get_num_threads()
     def read_back(m, s, st=None):   # a finished run (trained here, or read from its checkpoint)
-        show(m, (st or demo_run(m, G, guides, configs[m], out/m, progress=False)).G.eval().cpu()); seconds[m] = s
+        if len(seconds) == len(methods) - 1 and parallel: torch.set_num_threads(os.cpu_count() or 1)   # the last: every core is free
+        seconds[m] = s
+        show(m, (st.G if st else load_any_generator(find_checkpoint(out/m))).eval().cpu())
     tasks = [load_judges, lambda: show('original', G), load_reference]
-    n = workers or min(len(methods), os.cpu_count() or 1)
-    if n > 1 and len(methods) > 1 and (device is None or torch.device(device).type == 'cpu'):
-        train_demo_runs(methods, prompt, seed, iters, out, dict(generator=generator, prior=prior, edge=edge, depth=depth), read_back, progress, tasks)
-    else:
-        for t in tasks: t()
-        for m in methods:
-            t0 = time.time()
-            st = demo_run(m, G.to(device) if device is not None else G, guides, configs[m], out/m, progress)
-            G = G.cpu(); read_back(m, time.time() - t0, st)
-    return write_demo_report(out, prompt, seed, iters, methods, identities, ws, gens, renders, gifs, meshes, seconds, judged, progress)
+    try:
+        if parallel: train_demo_runs(methods, prompt, seed, iters, out, dict(generator=generator, prior=prior, edge=edge, depth=depth), read_back, progress, tasks)
+        else:
+            for t in tasks: t()
+            for m in methods:
+                t0 = time.time()
+                st = demo_run(m, G.to(device) if device is not None else G, guides, configs[m], out/m, progress)
+                G = G.cpu(); read_back(m, time.time() - t0, st)
+        return write_demo_report(out, prompt, seed, iters, methods, identities, ws, gens, renders, gifs, meshes, seconds, judged, progress)
+    finally: torch.set_num_threads(threads)
 
 # %% ../nbs/16a_demo.ipynb #c106b
 def write_demo_report(out:Path, prompt:str, seed:int, iters:int, methods, identities:int,

@@ -4,7 +4,8 @@
 
 # %% ../nbs/11_metrics.ipynb #c002
 from __future__ import annotations
-import math
+import math, os
+from pathlib import Path
 import torch, torch.nn.functional as F
 from torch import Tensor
 from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
@@ -14,8 +15,8 @@ from .judges import id_embed
 __all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
            'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'head_numbers',
            'clip_pixels', 'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings',
-           'clip_text_embeddings', 'fid_features', 'kid', 'prompt_style', 'true_renders', 'load_image_folder',
-           'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth']
+           'clip_text_embeddings', 'fid_features', 'kid', 'prompt_style', 'cache_folder', 'true_renders',
+           'load_image_folder', 'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -291,19 +292,45 @@ def prompt_style(judges:Judges, prompt:str)->str:
     t = clip_text_embeddings(judges, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
     return STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
 
+def cache_folder()->Path|None:
+    "Where headstyle keeps what it can recompute: `$HEADSTYLE_CACHE`, else ~/.cache/headstyle; None when HEADSTYLE_CACHE=off."
+    v = os.environ.get('HEADSTYLE_CACHE')
+    if v is not None and v.lower() in ('', '0', 'off', 'none'): return None
+    return Path(v) if v else Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'headstyle'
+
+def _truth_key(style:str, n:int, yaws, pitch:float, seed:int)->str:
+    "Names one set of true renders: its arguments, the code that draws TinyHeads and the torch version."
+    import hashlib, headstyle.world as W, headstyle.render as R, headstyle.cameras as C
+    h = hashlib.sha256(repr((style, n, [float(y) for y in yaws], float(pitch), seed, torch.__version__)).encode())
+    for m in (W, R, C): h.update(Path(m.__file__).read_bytes())
+    return h.hexdigest()[:20]
+
 def true_renders(style:str, # a TinyHeads style
                  n:int, # identities
                  yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
                  seed:int=1234, # seed of the identities
                  progress:bool=False,
+                 cache:bool=True, # keep them in `cache_folder()` and read them back from there (exactly what is rendered)
                 )->dict: # image (V, n, 3, 64, 64), depth, mask (V, n, 1, 64, 64): the world's ground truth
     "Ground-truth TinyHeads renders of `n` random identities in `style` at the given yaws."
+    from safetensors.torch import load_file, save_file
     from headstyle.world import render_heads, z_to_identity, random_latents
+    folder = cache_folder() if cache else None
+    path = folder/'true_renders'/f'{style}-{n}-{_truth_key(style, n, yaws, pitch, seed)}.safetensors' if folder else None
+    if path is not None and path.is_file():
+        try: return load_file(str(path))
+        except Exception: pass              # unreadable: render again and replace it
     ident = z_to_identity(random_latents(n, seed)).repeat(len(yaws), 1)
     cams = camera_params(torch.tensor(yaws, dtype=torch.float32).repeat_interleave(n), pitch)
     outs = [render_heads(ident[s:s + 32], cams[s:s + 32], style) for s in
             tqdm(range(0, len(cams), 32), desc=f'rendering true {style}', leave=False, disable=not progress)]
-    return {k: torch.cat([o[k] for o in outs]).reshape(len(yaws), n, *outs[0][k].shape[1:]) for k in ('image', 'depth', 'mask')}
+    res = {k: torch.cat([o[k] for o in outs]).reshape(len(yaws), n, *outs[0][k].shape[1:]).contiguous() for k in ('image', 'depth', 'mask')}
+    if path is not None:
+        try:                                # written whole or not at all; a cache that cannot be written is skipped
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp'); save_file(res, str(tmp)); os.replace(tmp, path)
+        except OSError: pass
+    return res
 
 def load_image_folder(path, # a folder of .png / .jpg / .jpeg / .webp images, all one size
                      )->Tensor: # (B, 3, H, W) in [-1, 1]

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'ALPHAS_CUMPROD', 'prompt_words', 'bpe', 'bpe_files',
            'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
            'PriorData', 'caption', 'render_prior_data', 'make_unet', 'add_noise', 'make_controlnet', 'control_images',
-           'make_pipeline', 'load_controlnet', 'load_prior', 'unknown_words']
+           'make_pipeline', 'load_controlnet', 'prior_folder', 'load_tokenizer', 'load_prior', 'unknown_words']
 
 # %% ../nbs/04_prior.ipynb #c009
 from .guidance import SD_SCHEDULE, ddim_scheduler, abar
@@ -225,15 +225,27 @@ def load_controlnet(controlnet, # a ControlNet folder, or a name: 'depth' or 'ed
         raise FileNotFoundError(f"no ControlNet at {controlnet} (config.json missing); pass a folder written by save_pretrained")
     return ControlNetModel.from_pretrained(controlnet, local_files_only=True)
 
+def prior_folder(folder=None, # a diffusers folder; default: the shipped tiny prior
+                )->Path:
+    "The pipeline folder, checked to hold a saved pipeline."
+    folder = Path(folder) if folder is not None else ASSETS/'tinysd'
+    if not (folder/'model_index.json').exists():
+        raise FileNotFoundError(f"no diffusers pipeline at {folder} (model_index.json missing); pass the folder "
+                                "written by save_pretrained, or train the tiny prior with headstyle.prior_train.train_prior")
+    return folder
+
+def load_tokenizer(folder=None, # a diffusers folder; default: the shipped tiny prior
+                  ):
+    "The pipeline's tokenizer alone, offline (checking a prompt needs no more)."
+    from transformers import CLIPTokenizer
+    return CLIPTokenizer.from_pretrained(prior_folder(folder)/'tokenizer', local_files_only=True)
+
 def load_prior(folder=None, # a diffusers folder; default: the shipped tiny prior
                controlnet=None, # a ControlNet folder, or a name: 'depth' or 'edge' (the shipped ones)
               ):
     "Load a (ControlNet) Stable Diffusion pipeline from local folders, offline."
     from diffusers import StableDiffusionPipeline, StableDiffusionControlNetPipeline
-    folder = Path(folder) if folder is not None else ASSETS/'tinysd'
-    if not (folder/'model_index.json').exists():
-        raise FileNotFoundError(f"no diffusers pipeline at {folder} (model_index.json missing); pass the folder "
-                                "written by save_pretrained, or train the tiny prior with headstyle.prior_train.train_prior")
+    folder = prior_folder(folder)
     kw = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False)   # the safety checker is never loaded
     if controlnet is None: return StableDiffusionPipeline.from_pretrained(folder, **kw)
     return StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=load_controlnet(controlnet), **kw)

@@ -1,6 +1,6 @@
 """Tidy stored notebook outputs for the docs: drop progress bars and library advisories, hide temporary paths.
 
-Removed: stderr streams and widget displays that hold only progress bars (tqdm, "Loading ...", "Writing model shards")
+Removed: the saved widget state no output uses, stderr streams and widget displays that hold only progress bars (tqdm, "Loading ...", "Writing model shards")
 or advisories from transformers/diffusers/IPython (e.g. "[transformers] ... requires torchvision"); in what remains,
 temporary folders (/tmp/..., /var/folders/...) read `$TMP`. `--check` reports what it would change and exits 1 if anything.
 
@@ -52,6 +52,8 @@ def tidy(path:Path, write:bool=True)->int:
             n += t is not o
             if t is not None: outs.append(t)
         c['outputs'] = outs
+    if 'widgets' in nb.get('metadata', {}) and 'IPY_MODEL' not in json.dumps([c.get('outputs', []) for c in nb['cells']]):
+        del nb['metadata']['widgets']; n += 1         # the saved state of widgets no output shows any more
     if n and write: path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n', encoding='utf-8')
     return n
 
