@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'DIRECTIONS', 'LABELS',
            'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'relative_record',
            'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'table_html',
-           'ablation_plot', 'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
+           'ablation_plot', 'montage', 'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -241,6 +241,34 @@ def ablation_plot(cells:dict, # summarize(...) output of an ablation sweep
         ax.set_xticks(range(len(rows)), rows, rotation=60, ha='right', fontsize=8); ax.set_title(label, fontsize=10)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/17_experiments.ipynb #x017h
+def montage(sweep_dir, # a sweep folder: runs/<name>/
+            style:str, seed:int=0, identities=(0, 1, 2), # which of the run's identities to show
+            systems=None, # row order (None: the table's systems that have a run)
+            sweep_name:str='table', graded:int=8, # the sweep, and the identities its runs were graded on
+            out=None, # PNG to write (None: none)
+           ):
+    "Figure: the same identities under every system of a sweep for one style and seed, at the five inference yaws."
+    import torch, matplotlib.pyplot as plt
+    from headstyle.metrics import evaluate_runs
+    from headstyle.world import style_prompt, to_rgb01
+    systems = systems or (SYSTEMS if sweep_name == 'table' else ABLATION)
+    folders = {s: Path(sweep_dir)/'runs'/Run(sweep_name, s, style, seed).name for s in systems}
+    folders = {s: f for s, f in folders.items() if f.exists()}
+    if not folders: raise FileNotFoundError(f"no runs of {style}, seed {seed} under {Path(sweep_dir)/'runs'}")
+    _, r = evaluate_runs(list(folders.values()), style_prompt(style), graded, seed, progress=False, reference=reference_images(style))
+    rows = {'original': r['original'], **{s: r[f.name] for s, f in folders.items()}}
+    V = rows['original']['image'].shape[0]
+    fig, axs = plt.subplots(len(rows), 1, figsize=(0.62 * V * len(identities), 0.7 * len(rows)), squeeze=False)
+    for ax, (name, v) in zip(axs[:, 0], rows.items()):
+        strip = torch.cat([torch.cat(list(v['image'][:, i]), -1) for i in identities], -1)     # (3, H, V * n * W)
+        ax.imshow(to_rgb01(strip)); ax.set_yticks([]); ax.set_xticks([])
+        ax.set_ylabel(name, rotation=0, ha='right', va='center', fontsize=8)
+    axs[0, 0].set_title(f'{style}, seed {seed}: identities {", ".join(map(str, identities))} at {V} yaws', fontsize=9)
+    fig.tight_layout(h_pad=0.1)
+    if out is not None: fig.savefig(out, dpi=90, bbox_inches='tight')
     return fig
 
 # %% ../nbs/17_experiments.ipynb #x019

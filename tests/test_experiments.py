@@ -53,3 +53,6 @@ def test_quick_table_runs_every_system(tmp_path):
         m = s['cells'][system]['werewolf']
         assert m['n'] == 1 and m['id']['mean'] <= 1.0001 and (m['delta_d'] is None) == (ex.SYSTEMS[system][0] == 'edit2d'), system
     assert 'runs/' in json.loads((tmp_path/'results'/'ours__werewolf__seed0.json').read_text())['command']
+    graded = json.loads((tmp_path/'results'/'ours__werewolf__seed0.json').read_text())['identities']
+    fig = ex.montage(tmp_path, 'werewolf', 0, identities=(0, 1), graded=graded, out=tmp_path/'montage.png')
+    assert [a.get_ylabel() for a in fig.axes] == ['original', *ex.SYSTEMS] and (tmp_path/'montage.png').stat().st_size > 10_000
