@@ -339,6 +339,7 @@ def judge_prior(pipe, # the tiny prior (a StableDiffusionPipeline)
                 n_grid:int=16, # grids per style
                 steps:int=30, guidance_scale:float=7.5, seed:int=0,
                 clip=None, tokenizer=None, recognizer=None, # judges (None: the shipped ones)
+                push:bool=True, # measure each style's LD push left (the slowest part)
                )->dict:
     "Style accuracy, FID and LD push left per style, grid consistency and depth-control IoU of a prior's samples, with true-render references."
     from headstyle.world import STYLES, STYLE_NAMES
@@ -361,7 +362,7 @@ def judge_prior(pipe, # the tiny prior (a StableDiffusionPipeline)
         rep['styles'][style] = dict(accuracy=sum(j == style for j in style_judgement(clip, tokenizer, x)) / n,
                                     fid=frechet_distance(feats(x), feats(t1)), fid_true=frechet_distance(feats(t2), feats(t1)),
                                     grid=grid_consistency(recognizer, grids), grid_true=grid_consistency(recognizer, tg))
-        if style != 'photo': rep['styles'][style]['push_left'] = push_left(guide, style, seed=seed)
+        if push and style != 'photo': rep['styles'][style]['push_left'] = push_left(guide, style, seed=seed)
     rep['grid'], rep['grid_true'] = (grid_consistency(recognizer, torch.cat(g)) for g in (grids_all, true_grids_all))
     if depth_pipe is not None:
         d = render_prior_data(n, grid=True, seed=seed + 7)
