@@ -326,10 +326,9 @@ def true_renders(style:str, # a TinyHeads style
             tqdm(range(0, len(cams), 32), desc=f'rendering true {style}', leave=False, disable=not progress)]
     res = {k: torch.cat([o[k] for o in outs]).reshape(len(yaws), n, *outs[0][k].shape[1:]).contiguous() for k in ('image', 'depth', 'mask')}
     if path is not None:
-        try:                                # written whole or not at all; a cache that cannot be written is skipped
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp'); save_file(res, str(tmp)); os.replace(tmp, path)
-        except OSError: pass
+        from headstyle.trainer import atomic_write
+        try: path.parent.mkdir(parents=True, exist_ok=True); atomic_write(path, lambda p: save_file(res, str(p)))
+        except OSError: pass                # a cache that cannot be written is skipped
     return res
 
 def load_image_folder(path, # a folder of .png / .jpg / .jpeg / .webp images, all one size
