@@ -265,15 +265,19 @@ def head_field(spec:dict, # head_spec output for B heads
         cb = {k: v[:, None] for k, v in col.items()}
         d = head_parts(x, gb)
         sdf = union_sdf(d)
-        rgb = albedo(x, d, gb, cb)
+        bi = torch.arange(x.shape[0])[:, None].expand(sdf.shape)              # (B, P) head of each point
+        sigma = sdf_density(sdf)
+        vis = sigma > 0                                                        # colour is computed where it can be seen
+        b = bi[vis]
+        rgb = x.new_zeros(*sdf.shape, 3)
+        rgb[vis] = albedo(x[vis], {k: v[vis] for k, v in d.items()}, {k: v[b] for k, v in g.items()}, {k: v[b] for k, v in col.items()})
         sel = (sdf > band[0]) & (sdf < band[1])
-        b = torch.arange(x.shape[0])[:, None].expand(sdf.shape)[sel]
+        b = bi[sel]
         lam = (sdf_normal(x[sel], {k: v[b] for k, v in g.items()}) @ LIGHT).clamp_min(0)
         amb = col['ambient'][b]
-        rgb = rgb.clone()
         rgb[sel] = rgb[sel] * (amb + (1 - amb) * lam)[:, None]
         if style == 'sketch': rgb = sketch_tone(rgb, x)
-        return sdf_density(sdf), rgb * 2 - 1
+        return sigma, rgb * 2 - 1
     return field
 
 def head_sdf_field(identity, # (B, N_PARAMS) identities
@@ -294,6 +298,7 @@ def render_heads(identity, # (B, N_PARAMS) identities (or one, repeated for ever
     identity, c = check_identity(identity), check_cameras(c)
     if len(identity) == 1 and len(c) > 1: identity = identity.expand(len(c), -1)
     if len(identity) != len(c): raise ValueError(f"got {len(identity)} identities but {len(c)} cameras; pass one camera per identity")
+    kwargs.setdefault('chunk', max(256, 8192 // len(c)))    # rays per head and field call: ~400k points at 48 samples keeps the SDF's temporaries in cache
     with torch.no_grad(): return render_field(head_field(head_spec(identity, style)), c, resolution, **kwargs)
 
 def to_rgb01(image:Tensor, # (B, 3, H, W) or (3, H, W) in [-1, 1]

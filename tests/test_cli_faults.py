@@ -112,17 +112,19 @@ def headstyle(*args, **kw):
     return subprocess.Popen([str(BIN/'headstyle'), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS='1'), **kw)
 
-def test_sigterm_checkpoints_and_exits_143(models, tmp_path):
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_checkpoints_and_exits_128_plus_its_number(models, tmp_path, sig):
     out = tmp_path/'run'
     p = headstyle('stylize', '--config', cfg_file(tmp_path/'c.json', iterations=200), '--out', str(out), *models)
     t = time.time()
     while not list_checkpoints(out, warn=False) and time.time() - t < 120 and p.poll() is None: time.sleep(0.2)
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=120)
     lines = [l for l in err.replace('\r', '\n').splitlines() if l.startswith('headstyle')]
-    assert p.returncode == 143 and len(lines) == 1 and lines[0].startswith('headstyle: stopped by SIGTERM at iteration'), err[-500:]
+    assert p.returncode == 128 + sig and len(lines) == 1 and lines[0].startswith(f'headstyle: stopped by {sig.name} at iteration'), err[-500:]
     done = list_checkpoints(out)[-1]
     assert f'checkpoint {done}' in lines[0] and 'Traceback' not in err
+    if sig != signal.SIGTERM: return
     r = subprocess.run([str(BIN/'headstyle'), 'stylize', '--iters', str(int(done.name[2:]) + 1), '--out', str(out), *models],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and 'resuming' in r.stderr, r.stderr[-500:]
