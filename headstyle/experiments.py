@@ -16,10 +16,11 @@ __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAP
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
-SYSTEMS = {   # the table's systems: name -> (subcommand, method)
+SYSTEMS = {   # the table's systems: name -> (subcommand, method[, preset])
     'instructpix2pix': ('edit2d', 'ip2p'), 'instantid': ('edit2d', 'instantid'), 'styleclip': ('stylize', 'styleclip'),
     'stylegan-nada': ('stylize', 'stylegan-nada'), 'stylegan-fusion': ('stylize', 'stylegan-fusion'),
-    'diffusiongan3d': ('stylize', 'diffusiongan3d'), 'ours': ('stylize', 'full')}
+    'diffusiongan3d': ('stylize', 'diffusiongan3d'), 'ours': ('stylize', 'full'),
+    'ours-authors': ('stylize', 'full', 'tiny-authors')}   # ours with the authors' loss weights (not in the paper's table)
 ABLATION = ('sds', 'sds-authors', 'sds+controlnet', 'sds-authors+controlnet', 'ld+controlnet', 'ld+controlnet+rank', 'grid-after-sr', 'full')
 PAPER_ORDER = ('sds', 'sds+controlnet', 'ld+controlnet', 'ld+controlnet+rank', 'grid-after-sr', 'full')   # worst to best, qualitative
 METRICS = ('fid', 'clip', 'id', 'delta_d')
@@ -54,8 +55,9 @@ class Run:
             )->list[str]:
         "The headstyle command that makes this run."
         from headstyle.world import style_prompt
-        cmd, method = SYSTEMS[self.system] if self.sweep == 'table' else ('stylize', self.system)
+        cmd, method, *preset = SYSTEMS[self.system] if self.sweep == 'table' else ('stylize', self.system)
         argv = [cmd, '--method', method, '--prompt', style_prompt(self.style), '--seed', str(self.seed), '--out', str(folder)]
+        if preset: argv += ['--preset', preset[0]]
         if cmd == 'edit2d' or method == 'styleclip': argv += ['--identities', str(identities)]
         if quick: argv += ['--steps', '2'] if cmd == 'edit2d' else ['--iters', '2']
         return argv

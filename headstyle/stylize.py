@@ -17,7 +17,7 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
                        to_grid, grid_views, depth_control)
 
 # %% auto #0
-__all__ = ['PRESETS', 'METHODS', 'TRAINABLE_MODULES', 'StylizeConfig', 'is_trainable', 'trainable_parameters',
+__all__ = ['PRESETS', 'AUTHORS_WEIGHTS', 'METHODS', 'TRAINABLE_MODULES', 'StylizeConfig', 'is_trainable', 'trainable_parameters',
            'freeze_for_stylization', 'param_groups', 'tweedie_loss', 'default_perceptual', 'ldis',
            'generator_fingerprint', 'Stylizer', 'seeded_global_rng']
 
@@ -145,6 +145,8 @@ PRESETS = {
                  tweedie_weight=300., grid_tweedie_weight=300., grid_weight=0.25, grid_every=2,
                  checkpoint_every=100, preview_every=50),
 }
+AUTHORS_WEIGHTS = dict(tweedie_weight=0.1, grid_weight=1., grid_every=1, grid_tweedie_weight=0.)   # the authors' loss balance
+PRESETS['tiny-authors'] = PRESETS['tiny'] | AUTHORS_WEIGHTS   # TinyHeads sizes, the authors' loss weights
 _no_grid = dict(grid=False, grid_control=False)
 METHODS = {
     'sds': dict(rule='sds', single_control=False, rank_weighting=False, **_no_grid),
@@ -170,7 +172,7 @@ def _known(kind:str, name, known)->None:
     if name not in known: raise ValueError(f"unknown {kind} {name!r}; known {kind}s: {', '.join(known)}")
 
 @patch(cls_method=True)
-def preset(cls:StylizeConfig, name:str, # 'paper' or 'tiny'
+def preset(cls:StylizeConfig, name:str, # 'paper', 'tiny' or 'tiny-authors'
            **overrides, # fields to change
           )->StylizeConfig:
     "A preset config, with `overrides`."
