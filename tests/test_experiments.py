@@ -48,7 +48,7 @@ def test_quick_table_runs_every_system(tmp_path):
     code, out, err = evaluate_cli('experiments', 'table', '--quick', '--out', tmp_path)
     assert code == 0, err
     s = json.loads((tmp_path/'summary.json').read_text())
-    assert s["runs"] == len(ex.SYSTEMS) == 8 and set(s["cells"]) == set(ex.SYSTEMS)
+    assert s['runs'] == len(ex.SYSTEMS) == 8 and set(s['cells']) == set(ex.SYSTEMS)
     for system in ex.SYSTEMS:
         m = s['cells'][system]['werewolf']
         assert m['n'] == 1 and m['id']['mean'] <= 1.0001 and (m['delta_d'] is None) == (ex.SYSTEMS[system][0] == 'edit2d'), system

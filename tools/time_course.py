@@ -22,7 +22,7 @@ def main():
     a = ap.parse_args()
     nbs = [Path(p) for p in a.notebooks] or sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
     bin_dir = Path(sys.executable).parent
-    cache = tempfile.mkdtemp(prefix='headstyle-cache-')
+    cache_dir = tempfile.TemporaryDirectory(prefix='headstyle-cache-'); cache = cache_dir.name   # removed when the timing ends
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), HEADSTYLE_CACHE=cache)
     old = json.loads(Path(a.out).read_text()) if a.notebooks and Path(a.out).exists() else None
     rows = dict(old['notebooks']) if old and old.get('threads') == a.threads else {}   # timing some notebooks again keeps the others' rows
