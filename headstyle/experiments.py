@@ -9,10 +9,11 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'DIRECTIONS', 'LABELS',
+__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS',
            'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'relative_record',
-           'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'table_html',
-           'ablation_plot', 'montage', 'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
+           'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'borrow_rows',
+           'table_html', 'ablation_plot', 'montage', 'parse_shard', 'write_summary', 'cmd_experiments',
+           'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -137,29 +138,66 @@ def make_and_grade(run:Run, folder, identities:int=8, quick:bool=False, judges='
     return rec
 
 # %% ../nbs/17_experiments.ipynb #x014
-def _one(args): 
-    import torch; torch.set_num_threads(1)
-    return run_one(*args)
+def _one(job:tuple, log:str):
+    "A sweep worker: one run in this process on one thread, its console output in `log`; exits 0, 128 + signal, or 1."
+    import os, torch
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644); os.dup2(fd, 1); os.dup2(fd, 2)
+    torch.set_num_threads(1)
+    try: run_one(*job)
+    except KeyboardInterrupt as e: sys.exit(128 + getattr(e, 'signum', 2))
+    except BaseException as e: print(f"headstyle: run {job[0].name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True); sys.exit(1)
+
+def _last_line(path)->str:
+    "The last line a run's log printed (progress bars and blank lines skipped)."
+    lines = [l.strip() for l in Path(path).read_text(errors='replace').replace('\r', '\n').splitlines()]
+    return next((l for l in reversed(lines) if l and '%|' not in l), '(no output)')
+
+def _in_workers(jobs:list, workers:int, bar)->None:
+    "Run the jobs in `workers` processes at a time; SIGINT or SIGTERM stops them all at a checkpoint and starts no more."
+    import multiprocessing as mp, signal
+    from multiprocessing.connection import wait
+    from headstyle.trainer import stop_signals, Interrupted
+    ctx, todo, running, told, failure = mp.get_context('spawn'), list(jobs), {}, set(), None
+    logs = jobs[0][1]/'logs'; logs.mkdir(exist_ok=True)
+    with stop_signals() as asked:
+        try:
+            while running or (todo and not (asked or failure)):
+                while todo and len(running) < workers and not (asked or failure):   # start runs while cores are free
+                    job = todo.pop(0); log = logs/f'{job[0].name}.log'
+                    p = ctx.Process(target=_one, args=(job, str(log)), daemon=True); p.start(); running[p] = (job[0].name, log)
+                if asked or failure:
+                    for p in running:    # SIGTERM, once: the run writes its checkpoint and stops (a second one would stop it at once)
+                        if p.pid not in told: p.terminate(); told.add(p.pid)
+                wait([p.sentinel for p in running], timeout=0.5)
+                for p in [p for p in running if p.exitcode is not None]:
+                    name, log = running.pop(p); code = p.exitcode
+                    if code == 0: bar.update(1)
+                    elif code > 128 or p.pid in told: failure = failure or Interrupted(f"the sweep stopped in run {name}; run the same command to continue", code - 128 if code > 128 else signal.SIGTERM)
+                    else: failure = failure or RuntimeError(f"run {name} {'failed' if code > 0 else f'was killed by signal {-code} (out of memory?)'}: {_last_line(log)} (log: {log})")
+        except BaseException:
+            for p in running: p.terminate()
+            for p in running: p.join(timeout=60)
+            raise
+    if asked: raise Interrupted(f"stopped by {signal.Signals(asked[0]).name}; finished runs and checkpoints are kept: run the same command to continue", asked[0])
+    if failure is not None: raise failure
 
 def sweep(sweep_name:str, out, styles=PAPER_STYLES, seeds:int=3, identities:int=8, quick:bool=False, systems=None,
-          workers:int=1, part:tuple=(0, 1), # (i, n): run the i-th of n shards
+          workers:int=1, # runs at once, each in its own process (its console output in <out>/logs/)
+          part:tuple=(0, 1), # (i, n): run the i-th of n shards
           judges='tiny', progress:bool=True)->list[dict]:
     "Run (or read back) every run of this shard of a sweep; returns their records."
     from tqdm.auto import tqdm
     runs = shard(plan(sweep_name, styles, seeds, systems), *part)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    ref_ids = 8 if quick else 40
-    jobs = [(r, out, identities, quick, judges, ref_ids) for r in runs]
-    recs, bar = [], tqdm(total=len(jobs), desc=f'{sweep_name} sweep', disable=not progress)
-    if workers <= 1:
-        for j in jobs: recs.append(run_one(*j)); bar.update(1)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as ex:
-            for rec in ex.map(_one, jobs): recs.append(rec); bar.update(1)
-    bar.close()
-    return recs
+    jobs = [(r, out, identities, quick, judges, 8 if quick else 40) for r in runs]
+    todo = [j for j in jobs if not (out/'results'/f'{j[0].name}.json').exists()]
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f'{sweep_name} sweep', disable=not progress)
+    try:
+        if workers > 1 and todo: _in_workers(todo, workers, bar)
+        else:
+            for j in todo: run_one(*j); bar.update(1)
+    finally: bar.close()
+    return [run_one(*j) for j in jobs]   # every record is on disk now: read back
 
 # %% ../nbs/17_experiments.ipynb #x016
 def bootstrap_ci(values, n:int=2000, level:float=0.95, seed:int=0)->tuple[float, float]:
@@ -187,6 +225,23 @@ def summarize(records:list, metrics=('fid', 'kid', 'clip', 'id', 'delta_d', 'div
             v = [x for x in v if x is not None]
             row[k] = dict(mean=sum(v) / len(v), ci=bootstrap_ci(v)) if v else None
         out.setdefault(system, {})[style] = row
+    return out
+
+# %% ../nbs/17_experiments.ipynb #x017s
+SAME_COMMAND = {'full': 'ours'}   # ablation row -> the table system whose runs are made by the same command
+
+def borrow_rows(ablation:list, # an ablation sweep's records
+                table:list, # a table sweep's records
+               )->list:
+    "The ablation's records, plus the table's runs of each row in `SAME_COMMAND` that the ablation has not made itself."
+    own, out = {(r['system'], r['style'], r['seed']) for r in ablation}, list(ablation)
+    for row, system in SAME_COMMAND.items():
+        for r in table:
+            if r['system'] != system or (row, r['style'], r['seed']) in own: continue
+            mine, theirs = Run('ablation', row, r['style'], r['seed']), Run('table', system, r['style'], r['seed'])
+            if mine.argv('F', r['identities'], r['quick']) != theirs.argv('F', r['identities'], r['quick']):
+                raise ValueError(f"ablation row {row!r} and table system {system!r} no longer run the same command")
+            out.append(dict(r, sweep='ablation', system=row, borrowed_from=theirs.name))
     return out
 
 # %% ../nbs/17_experiments.ipynb #x017c

@@ -167,3 +167,39 @@ def test_sigterm_stops_the_parallel_demo_at_checkpoints(models, tmp_path):
     assert p.returncode == 143 and len(lines) == 1 and lines[0].startswith('headstyle: stopped by SIGTERM'), ''.join(err)[-800:]
     assert 'Traceback' not in ''.join(err)
     assert all(list_checkpoints(out/m) for m in ("sds", "full")), "".join(err)[-1500:]          # both runs kept their work
+
+def _children(pid:int)->list[int]:
+    "Live processes whose parent is `pid` (from /proc)."
+    kids = []
+    for d in filter(str.isdigit, os.listdir('/proc')):
+        try: stat = open(f'/proc/{d}/stat').read()
+        except OSError: continue
+        state, ppid = stat.rsplit(')', 1)[1].split()[:2]
+        if int(ppid) == pid and state not in 'ZX': kids.append(int(d))
+    return kids
+
+def _alive(pid:int)->bool:
+    try: return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] not in 'ZX'
+    except OSError: return False
+
+def test_sigterm_stops_a_sweeps_workers_and_starts_no_more_runs(tmp_path):
+    out = tmp_path/'sweep'
+    argv = ('experiments', 'ablation', '--quick', '--systems', 'sds', 'full', 'ld+controlnet', '--workers', '2', '--out', str(out))
+    p = headstyle(*argv)
+    t, kids = time.time(), set()
+    def started(): return {q.name for q in (out/'runs').iterdir()} if (out/'runs').is_dir() else set()
+    first = {'sds__werewolf__seed0', 'ld+controlnet__werewolf__seed0'}    # the plan's order: the third is 'full'
+    while started() != first and time.time() - t < 180 and p.poll() is None:
+        kids |= set(_children(p.pid)); time.sleep(0.1)
+    assert p.poll() is None and not (out/'results').exists(), p.communicate()[1][-800:]
+    kids |= set(_children(p.pid))
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=180)
+    assert p.returncode == 143 and 'Traceback' not in err, err[-800:]
+    assert [l for l in err.replace('\r', '\n').splitlines() if l.startswith('headstyle')][-1].startswith('headstyle: stopped by SIGTERM')
+    time.sleep(1)
+    assert len(kids) >= 2 and not [k for k in kids if _alive(k)]           # every worker stopped with the sweep
+    assert started() == first                                              # and the third run never began
+    r = subprocess.run([str(BIN/'headstyle'), *argv], capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert r.returncode == 0, r.stderr[-800:]
+    assert json.loads((out/'summary.json').read_text())['runs'] == 3 and len(list((out/'logs').glob('*.log'))) == 3
