@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
 from .metrics import (Judges, check_views, clip_score, delta_depth, fid_features, frechet_distance,
                                generator_renders, identity_diversity, identity_similarity, kid, load_image_folder,
-                               prompt_style, true_renders, SOURCE_PROMPT)
+                               prompt_style, style_share, true_renders, SOURCE_PROMPT)
 
 # %% auto #0
 __all__ = ['EDIT_FILES', 'MAPPING_FIELDS', 'COLUMNS', 'score_views', 'check_edited_views', 'front_view', 'evaluate',
@@ -27,7 +27,7 @@ def score_views(judges:Judges,
                 source_prompt:str=SOURCE_PROMPT, # the source domain's prompt (for p_target)
                 id_views=None, # view indices the ID is averaged over (None: all)
                 kid_subsets:int=50, # KID subsets
-               )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, delta_d, diversity
+               )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, delta_d, diversity, style_share
     "The paper's numbers and diversity for one stylized generator."
     x0, x1 = check_views(original['image'], 'original'), check_views(stylized['image'], 'stylized')
     idv = list(range(len(x0))) if id_views is None else list(id_views)
@@ -39,7 +39,8 @@ def score_views(judges:Judges,
                 id=identity_similarity(judges.recognizer, x0[idv], x1[idv]).mean().item(),
                 delta_d=None if stylized.get('depth') is None else   # 2D edits have no depth
                     delta_depth(original['depth'], original['mask'], stylized['depth'], stylized['mask']).mean().item(),
-                diversity=identity_diversity(judges.recognizer, x1).mean().item())
+                diversity=identity_diversity(judges.recognizer, x1).mean().item(),
+                style_share=style_share(judges.clip, judges.tokenizer, x1, prompt)[1] if judges.names.get('clip') == 'tiny' else None)   # TinyHeads only
 
 # %% ../nbs/11b_evaluate.ipynb #m022b
 def check_edited_views(views:dict, # {'image': (V, N, 3, H, W)} in [-1, 1], optionally 'depth', 'mask'

@@ -213,7 +213,7 @@ def load_results(out)->list[dict]:
     "Every result record of a sweep folder (or of several shards copied into it)."
     return [json.loads(p.read_text()) for p in sorted((Path(out)/'results').glob('*.json'))]
 
-def summarize(records:list, metrics=('fid', 'kid', 'clip', 'id', 'delta_d', 'diversity', 'clip_p_target'))->dict:
+def summarize(records:list, metrics=('fid', 'kid', 'clip', 'id', 'delta_d', 'diversity', 'clip_p_target', 'style_share'))->dict:
     "Per system and style: n, and mean and 95% interval of each metric over seeds."
     cells = {}
     for r in records: cells.setdefault((r['system'], r['style']), []).append(r)
@@ -278,7 +278,7 @@ def table_html(cells:dict, # summarize(...) output: system -> style -> metric st
     return f'<table class="headstyle-table"><tr><th></th>{head}</tr><tr><th></th>{sub}</tr>{"".join(rows)}</table>'
 
 # %% ../nbs/17_experiments.ipynb #x017f
-ABLATION_AXES = (('id', 'ID ↑'), ('diversity', 'diversity ↑'), ('clip', 'style: CLIP score ↑'), ('fid', 'FID ↓'))
+ABLATION_AXES = (('id', 'ID ↑'), ('diversity', 'diversity ↑'), ('style_share', 'style share ↑'), ('clip', 'CLIP score ↑'), ('fid', 'FID ↓'))
 
 def ablation_plot(cells:dict, # summarize(...) output of an ablation sweep
                   styles=None, rows=ABLATION):
@@ -286,7 +286,7 @@ def ablation_plot(cells:dict, # summarize(...) output of an ablation sweep
     import matplotlib.pyplot as plt
     styles = styles or sorted({s for r in cells.values() for s in r})
     rows = [r for r in rows if r in cells]
-    fig, axes = plt.subplots(1, len(ABLATION_AXES), figsize=(4 * len(ABLATION_AXES), 3.6))
+    fig, axes = plt.subplots(1, len(ABLATION_AXES), figsize=(3.3 * len(ABLATION_AXES), 3.6))
     for ax, (m, label) in zip(axes, ABLATION_AXES):
         for k, s in enumerate(styles):
             pts = [(i, cells[r][s][m]) for i, r in enumerate(rows) if s in cells[r] and cells[r][s].get(m)]
