@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS',
            'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'relative_record',
            'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'borrow_rows',
-           'table_html', 'ablation_plot', 'montage', 'parse_shard', 'write_summary', 'cmd_experiments',
+           'table_html', 'ranks', 'ablation_plot', 'montage', 'parse_shard', 'write_summary', 'cmd_experiments',
            'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
@@ -276,6 +276,20 @@ def table_html(cells:dict, # summarize(...) output: system -> style -> metric st
                 tds.append(f'<td>{txt}</td>')
         rows.append(f'<tr><th>{k}</th>{"".join(tds)}</tr>')
     return f'<table class="headstyle-table"><tr><th></th>{head}</tr><tr><th></th>{sub}</tr>{"".join(rows)}</table>'
+
+# %% ../nbs/17_experiments.ipynb #x017r
+def ranks(cells:dict, # summarize(...) output of a table sweep
+          system:str='ours', styles=PAPER_STYLES, metrics=METRICS)->dict:
+    "(style, metric) -> (our rank, the paper's rank) of `system` among the paper's seven systems, 1 the best; cells not measured are left out."
+    out = {}
+    for s in styles:
+        for m in metrics:
+            ours = {k: ((cells.get(k, {}).get(s) or {}).get(m) or {}).get('mean') for k in PAPER_TABLE}
+            if ours[system] is None: continue
+            d = DIRECTIONS[m]
+            out[s, m] = (1 + sum(d * v > d * ours[system] for v in ours.values() if v is not None),
+                         1 + sum(d * paper_value(k, s, m) > d * paper_value(system, s, m) for k in PAPER_TABLE))
+    return out
 
 # %% ../nbs/17_experiments.ipynb #x017f
 ABLATION_AXES = (('id', 'ID ↑'), ('diversity', 'diversity ↑'), ('style_share', 'style share ↑'), ('clip', 'CLIP score ↑'), ('fid', 'FID ↓'))
