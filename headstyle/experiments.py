@@ -12,8 +12,8 @@ from pathlib import Path
 __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS',
            'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'relative_record',
            'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'borrow_rows',
-           'table_html', 'ranks', 'ablation_plot', 'montage', 'parse_shard', 'write_summary', 'cmd_experiments',
-           'add_experiments']
+           'table_html', 'ranks', 'ablation_plot', 'kendall_tau', 'order_agreement', 'montage', 'parse_shard',
+           'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -245,7 +245,7 @@ def borrow_rows(ablation:list, # an ablation sweep's records
     return out
 
 # %% ../nbs/17_experiments.ipynb #x017c
-DIRECTIONS = dict(fid=-1, clip=1, id=1, delta_d=-1, diversity=1, kid=-1)
+DIRECTIONS = dict(fid=-1, clip=1, id=1, delta_d=-1, diversity=1, kid=-1, style_share=1, clip_p_target=1)
 LABELS = dict(fid='FID ↓', clip='CLIP ↑', id='ID ↑', delta_d='ΔD ↓', diversity='div. ↑', kid='KID ↓')
 
 def _best(values:dict, metric:str):
@@ -313,6 +313,21 @@ def ablation_plot(cells:dict, # summarize(...) output of an ablation sweep
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/17_experiments.ipynb #x017k
+def kendall_tau(a:list, b:list)->float:
+    "Kendall's rank correlation of two equally long lists of numbers (tau-a: a tie counts as neither agreeing nor disagreeing)."
+    n = len(a)
+    if n < 2 or len(b) != n: raise ValueError(f"kendall_tau needs two lists of the same length, at least 2, got {len(a)} and {len(b)}")
+    def sign(x): return (x > 0) - (x < 0)
+    return sum(sign(a[i] - a[j]) * sign(b[i] - b[j]) for i in range(n) for j in range(i)) / (n * (n - 1) / 2)
+
+def order_agreement(cells:dict, # summarize(...) output of an ablation sweep
+                    metric:str, style:str, order=PAPER_ORDER)->float|None:
+    "Kendall's tau between the paper's worst-to-best order of the ablation rows and their measured means (by the metric's direction); None with fewer than 3 rows measured."
+    rows = [r for r in order if ((cells.get(r) or {}).get(style) or {}).get(metric)]
+    if len(rows) < 3: return None
+    return kendall_tau([order.index(r) for r in rows], [DIRECTIONS[metric] * cells[r][style][metric]['mean'] for r in rows])
 
 # %% ../nbs/17_experiments.ipynb #x017h
 def montage(sweep_dir, # a sweep folder: runs/<name>/
