@@ -10,10 +10,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS',
-           'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'reference_images', 'run_one', 'relative_record',
-           'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize', 'borrow_rows',
-           'table_html', 'ranks', 'ablation_plot', 'kendall_tau', 'order_agreement', 'montage', 'parse_shard',
-           'write_summary', 'cmd_experiments', 'add_experiments']
+           'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'RunFailed', 'reference_images', 'run_one',
+           'relative_record', 'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize',
+           'borrow_rows', 'table_html', 'ranks', 'ablation_plot', 'kendall_tau', 'order_agreement', 'montage',
+           'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -82,6 +82,10 @@ def shard(runs:list, i:int, n:int)->list:
 # %% ../nbs/17_experiments.ipynb #x012
 _REFERENCE = {}
 
+class RunFailed(Exception):
+    "A run of a sweep ended with an error (its message says which run, and where its log is)."
+
+
 def reference_images(style:str, identities:int=40)->'Tensor': # (identities * 5, 3, H, W)
     "TinyHeads' true renders of a style at the inference yaws (the FID reference), computed once per process."
     from headstyle.metrics import true_renders
@@ -127,7 +131,7 @@ def make_and_grade(run:Run, folder, identities:int=8, quick:bool=False, judges='
     if code > 128:                                  # stopped by a signal, its checkpoint written: the sweep stops too
         from headstyle.stylize import Interrupted
         raise Interrupted(f"the sweep stopped in run {run.name}; run the same command to continue", code - 128)
-    if code != 0: raise RuntimeError(f"run {run.name} failed (exit {code}): headstyle {' '.join(argv)}")
+    if code != 0: raise RunFailed(f"run {run.name} failed (exit {code}): headstyle {' '.join(argv)}")
     t1 = time.time()
     m, _ = evaluate_runs([folder], style_prompt(run.style), identities, run.seed, judges=judges, progress=False,
                          reference=reference_images(run.style, reference_identities))
@@ -145,6 +149,7 @@ def _one(job:tuple, log:str):
     torch.set_num_threads(1)
     try: run_one(*job)
     except KeyboardInterrupt as e: sys.exit(128 + getattr(e, 'signum', 2))
+    except RunFailed: sys.exit(1)     # the command's own error is the log's last line
     except BaseException as e: print(f"headstyle: run {job[0].name} failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True); sys.exit(1)
 
 def _last_line(path)->str:
@@ -173,7 +178,7 @@ def _in_workers(jobs:list, workers:int, bar)->None:
                     name, log = running.pop(p); code = p.exitcode
                     if code == 0: bar.update(1)
                     elif code > 128 or p.pid in told: failure = failure or Interrupted(f"the sweep stopped in run {name}; run the same command to continue", code - 128 if code > 128 else signal.SIGTERM)
-                    else: failure = failure or RuntimeError(f"run {name} {'failed' if code > 0 else f'was killed by signal {-code} (out of memory?)'}: {_last_line(log)} (log: {log})")
+                    else: failure = failure or RunFailed(f"run {name} {'failed' if code > 0 else f'was killed by signal {-code} (out of memory?)'}: {_last_line(log)} (log: {log})")
         except BaseException:
             for p in running: p.terminate()
             for p in running: p.join(timeout=60)
@@ -386,9 +391,13 @@ def cmd_experiments(args)->int:
     styles = tuple(args.styles or (PAPER_STYLES[2:3] if args.quick else PAPER_STYLES))
     seeds = args.seeds or (1 if args.quick else 3)
     out = writable_folder(args.out)
+    command = 'headstyle experiments ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['experiments'] else ''
     try: recs = sweep(args.sweep, out, styles, seeds, args.identities if not args.quick else 2, args.quick, args.systems, args.workers, part)
     except ValueError as e: raise UsageError(str(e))
-    path = write_summary(out, 'headstyle experiments ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['experiments'] else '')
+    except RunFailed as e:
+        write_summary(out, command)
+        print(f"headstyle: error: {e}; the other finished runs are kept: fix it and run the same command to continue", file=sys.stderr); return 1
+    path = write_summary(out, command)
     print(f"{len(recs)} runs of shard {part[0]}/{part[1]} done; summary of every finished run in {path}")
     return 0
 

@@ -56,3 +56,11 @@ def test_quick_table_runs_every_system(tmp_path):
     graded = json.loads((tmp_path/'results'/'ours__werewolf__seed0.json').read_text())['identities']
     fig = ex.montage(tmp_path, 'werewolf', 0, identities=(0, 1), graded=graded, out=tmp_path/'montage.png')
     assert [a.get_ylabel() for a in fig.axes] == ['original', *ex.SYSTEMS] and (tmp_path/'montage.png').stat().st_size > 10_000
+
+def test_a_failed_run_stops_the_sweep_and_names_its_log(tmp_path):
+    (tmp_path/'runs').mkdir(); (tmp_path/'runs'/'sds__werewolf__seed0').write_text('a file where the run folder goes')
+    code, out, err = evaluate_cli('experiments', 'ablation', '--quick', '--systems', 'sds', 'ld+controlnet', '--workers', '2', '--out', tmp_path)
+    last = err.strip().replace('\r', '\n').splitlines()[-1]
+    assert code == 1 and last.startswith('headstyle: error: run sds__werewolf__seed0 failed'), err[-800:]
+    assert 'cannot write to' in last and str(tmp_path/'logs'/'sds__werewolf__seed0.log') in last and 'run the same command' in last
+    assert not (tmp_path/'results'/'sds__werewolf__seed0.json').exists()
