@@ -412,6 +412,6 @@ def add_experiments(sub):
     ex.add_argument('--identities', type=positive_int, default=8, help='identities graded per run (default: 8)')
     ex.add_argument('--out', default='headstyle-out/experiments', help='sweep folder: runs/, results/, summary.json')
     ex.add_argument('--quick', action='store_true', help='two iterations per run: checks the pipeline, not the numbers')
-    ex.add_argument('--workers', type=positive_int, default=1, help='runs at once, one process and one thread each (default: 1)')
+    ex.add_argument('--workers', type=positive_int, default=1, help='runs at once, one process and one thread each, their output in OUT/logs/ (default: 1)')
     ex.add_argument('--shard', default='0/1', help='run only the i-th of n disjoint shares, as i/n (default: 0/1, all)')
     ex.set_defaults(func=cmd_experiments)
