@@ -12,8 +12,9 @@ from pathlib import Path
 __all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS',
            'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'RunFailed', 'reference_images', 'run_one',
            'relative_record', 'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize',
-           'borrow_rows', 'table_html', 'ranks', 'ablation_plot', 'kendall_tau', 'order_agreement', 'montage',
-           'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
+           'borrow_rows', 'run_folder', 'table_html', 'ranks', 'ablation_plot', 'kendall_tau', 'order_agreement',
+           'kept_checkpoints', 'trajectory', 'at_iteration', 'trajectory_plot', 'montage', 'parse_shard',
+           'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -249,6 +250,14 @@ def borrow_rows(ablation:list, # an ablation sweep's records
             out.append(dict(r, sweep='ablation', system=row, borrowed_from=theirs.name))
     return out
 
+def run_folder(sweep_dir, sweep_name:str, system:str, style:str, seed:int,
+               borrow_from=None, # the table sweep's folder: ablation rows in SAME_COMMAND are found there
+              )->Path:
+    "Where a run of a sweep keeps its checkpoints: runs/<name>/ of its sweep, or of the table for a borrowed row."
+    if sweep_name == 'ablation' and system in SAME_COMMAND and borrow_from is not None:
+        return Path(borrow_from)/'runs'/Run('table', SAME_COMMAND[system], style, seed).name
+    return Path(sweep_dir)/'runs'/Run(sweep_name, system, style, seed).name
+
 # %% ../nbs/17_experiments.ipynb #x017c
 DIRECTIONS = dict(fid=-1, clip=1, id=1, delta_d=-1, diversity=1, kid=-1, style_share=1, clip_p_target=1)
 LABELS = dict(fid='FID ↓', clip='CLIP ↑', id='ID ↑', delta_d='ΔD ↓', diversity='div. ↑', kid='KID ↓')
@@ -334,19 +343,73 @@ def order_agreement(cells:dict, # summarize(...) output of an ablation sweep
     if len(rows) < 3: return None
     return kendall_tau([order.index(r) for r in rows], [DIRECTIONS[metric] * cells[r][style][metric]['mean'] for r in rows])
 
+# %% ../nbs/17_experiments.ipynb #x017j
+def kept_checkpoints(folder, # a run folder: checkpoints/it<iteration>/
+                     every:int=100, # keep the iterations that are multiples of this
+                    )->list: # checkpoint folders, earliest first
+    "A run's finished checkpoints at multiples of `every` iterations."
+    from headstyle.trainer import list_checkpoints
+    return [p for p in list_checkpoints(folder, warn=False) if int(p.name[2:]) % every == 0]
+
+def trajectory(sweep_dir, # a sweep folder: runs/<name>/checkpoints/
+               style:str, seeds=(0, 1, 2), systems=ABLATION, sweep_name:str='ablation',
+               every:int=100, # grade the checkpoints at multiples of this
+               borrow_from=None, # the table sweep's folder, for rows made by one of its commands (SAME_COMMAND)
+               identities:int=8, judges='tiny', reference_identities:int=40, progress:bool=True,
+              )->list[dict]: # one record per (system, seed, iteration)
+    "Grade each run's kept checkpoints as its final grade is made: how the rows' numbers move with training."
+    from tqdm.auto import tqdm
+    from headstyle.metrics import evaluate_runs, Judges
+    from headstyle.world import style_prompt
+    judges = Judges.tiny() if judges == 'tiny' else judges
+    recs = []
+    for system, seed in tqdm([(s, k) for s in systems for k in seeds], desc=f'{style} trajectories', disable=not progress):
+        cks = kept_checkpoints(run_folder(sweep_dir, sweep_name, system, style, seed, borrow_from), every)
+        if not cks: continue
+        m, _ = evaluate_runs(cks, style_prompt(style), identities, seed, judges=judges, progress=False,
+                             reference=reference_images(style, reference_identities))
+        recs += [dict(system=system, style=style, seed=seed, iteration=int(p.name[2:]), metrics=v) for p, v in zip(cks, m['runs'].values())]
+    return recs
+
+def at_iteration(recs:list, iteration:int)->list:
+    "The records of one iteration, in the shape `summarize` takes."
+    return [r for r in recs if r['iteration'] == iteration]
+
+# %% ../nbs/17_experiments.ipynb #x017jp
+def trajectory_plot(recs:list, # `trajectory` records
+                    style:str, metrics=('id', 'fid'), rows=ABLATION):
+    "One panel per metric: each row's mean over seeds against the iteration, its seeds' spread shaded."
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for r in rows:
+            pts = {}
+            for x in recs:
+                if x['system'] == r and x['style'] == style and x['metrics'].get(m) is not None: pts.setdefault(x['iteration'], []).append(x['metrics'][m])
+            if not pts: continue
+            its = sorted(pts)
+            line, = ax.plot(its, [sum(pts[i]) / len(pts[i]) for i in its], marker='o', ms=3, lw=1.2, label=r,
+                            ls='--' if 'authors' in r else '-')
+            ax.fill_between(its, [min(pts[i]) for i in its], [max(pts[i]) for i in its], color=line.get_color(), alpha=0.08)
+        ax.set_xlabel('iteration'); ax.set_title(f"{style}: {dict(ABLATION_AXES).get(m, m)}", fontsize=10)
+    axes[0, -1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc='upper left')
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/17_experiments.ipynb #x017h
 def montage(sweep_dir, # a sweep folder: runs/<name>/
             style:str, seed:int=0, identities=(0, 1, 2), # which of the run's identities to show
             systems=None, # row order (None: the table's systems that have a run)
             sweep_name:str='table', graded:int=8, # the sweep, and the identities its runs were graded on
             out=None, # PNG to write (None: none)
+            borrow_from=None, # the table sweep's folder, for ablation rows made by one of its commands (SAME_COMMAND)
            ):
     "Figure: the same identities under every system of a sweep for one style and seed, at the five inference yaws."
     import torch, matplotlib.pyplot as plt
     from headstyle.metrics import evaluate_runs
     from headstyle.world import style_prompt, to_rgb01
     systems = systems or (SYSTEMS if sweep_name == 'table' else ABLATION)
-    folders = {s: Path(sweep_dir)/'runs'/Run(sweep_name, s, style, seed).name for s in systems}
+    folders = {s: run_folder(sweep_dir, sweep_name, s, style, seed, borrow_from) for s in systems}
     folders = {s: f for s, f in folders.items() if f.exists()}
     if not folders: raise FileNotFoundError(f"no runs of {style}, seed {seed} under {Path(sweep_dir)/'runs'}")
     _, r = evaluate_runs(list(folders.values()), style_prompt(style), graded, seed, progress=False, reference=reference_images(style))
