@@ -20,7 +20,8 @@ def main():
     ap.add_argument('--threads', type=int, default=1, help='OMP_NUM_THREADS of each run (CI runs two notebooks at once, one thread each)')
     ap.add_argument('--out', default=str(ROOT/'benchmarks'/'results'/'course_time.json'))
     a = ap.parse_args()
-    nbs = [Path(p) for p in a.notebooks] or sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
+    nbs = [Path(p) if Path(p).is_file() else ROOT/'nbs'/(Path(p).stem + '.ipynb') for p in a.notebooks] or sorted((ROOT/'nbs').glob('[0-9]*.ipynb'))
+    if missing := [str(p) for p in nbs if not p.is_file()]: ap.error(f"no such notebook: {', '.join(missing)} (give a path, or a name in nbs/ such as 17_experiments)")
     bin_dir = Path(sys.executable).parent
     cache_dir = tempfile.TemporaryDirectory(prefix='headstyle-cache-'); cache = cache_dir.name   # removed when the timing ends
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), HEADSTYLE_CACHE=cache)
