@@ -4,7 +4,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
+import os
 import pytest
+import torch
+
+# Tiny models run fastest on one thread, and pytest may share the cores; HEADSTYLE_TEST_THREADS=2 runs the suite on two
+# threads instead, to check that no tolerance depends on how float32 sums are split across threads.
+torch.set_num_threads(int(os.environ.get('HEADSTYLE_TEST_THREADS', '1')))
 
 @pytest.fixture(scope='session')
 def small_reference(tmp_path_factory):

@@ -7,7 +7,6 @@ from headstyle.guidance import canny, depth_control, rank_weight, gaussian_blur,
 from headstyle.stylize import Stylizer, StylizeConfig
 from tiny_sd import make_guides, small_generator
 
-torch.set_num_threads(1)
 META = torch.device('meta')
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,6 @@ from conftest import BIN
 from headstyle.cli import main
 from headstyle.edit2d import random_id_encoder, tiny_ip2p, STAND_INS
 
-torch.set_num_threads(1)
 
 def run(capsys, *args):
     "Run `headstyle` in this process: (exit code, standard error)."

@@ -8,7 +8,6 @@ from headstyle.toys import ToyHead, toy_scores, toy_flow
 from headstyle.cameras import sample_cameras, mirror_camera, GRID_YAW, GRID_PITCH
 from tiny_sd import make_tokenizer, make_components
 
-torch.set_num_threads(1)   # tiny models: one thread is fastest, and pytest may share the cores
 
 @pytest.fixture(scope='module')
 def tokenizer(tmp_path_factory): return make_tokenizer(tmp_path_factory.mktemp('tok'))

@@ -5,7 +5,6 @@ from headstyle.judges import frechet_distance, load_id_model, grid_consistency, 
 from headstyle.metrics import identity_similarity, identity_diversity, pairwise_distance
 from headstyle.generator import mask_iou
 
-torch.set_num_threads(1)
 
 @pytest.fixture(scope='module')
 def rec(): return load_id_model()

@@ -10,8 +10,8 @@ from headstyle.cameras import sample_cameras
 from headstyle.stylize import *
 from headstyle.trainer import *
 from tiny_sd import make_tokenizer, make_components, small_generator, make_guides
+from numerics import assert_same_update
 
-torch.set_num_threads(1)   # tiny models: one thread is fastest, and pytest may share the cores
 
 @pytest.fixture(scope='module')
 def G(): return small_generator()
@@ -250,13 +250,10 @@ def test_config_fields_are_checked_before_any_model_loads():
 
 def test_shared_planes_and_backward_per_view_give_the_same_update(G, guides):
     a, b = (Stylizer(G, *guides, config(backward_per_view=per)) for per in (False, True))
-    for _ in range(2):
-        ra, rb = a.step(), b.step()
-        assert set(ra) == set(rb), (ra, rb)
-        assert all(math.isclose(ra[k], rb[k], rel_tol=1e-4, abs_tol=1e-7) for k in ra if k != 'skipped'), (ra, rb)
-    assert all(torch.allclose(p, q, rtol=1e-4, atol=1e-6) for p, q in zip(a.G.parameters(), b.G.parameters()))
     ws = a.sample_ws(1)
     assert a.shared_planes(ws) is not None and b.shared_planes(ws) is None     # one backbone pass per iteration, or one per view
+    a, b = (Stylizer(G, *guides, config(backward_per_view=per)) for per in (False, True))
+    assert_same_update(a, b)      # a batched backbone pass and one per view: the same graph up to the order of float32 sums
     assert not same(weights(a), list(G.parameters()))
 
 def test_keep_checkpoints_prunes_old_ones(G, guides, tmp_path):
@@ -292,10 +289,11 @@ def test_sds_baselines_are_methods(G, guides):
     assert set(Stylizer(G, guides[0], config=d).step()) == {'single', 'ldis', 'total', 'skipped'}
 
 def test_generator_checkpointing_gives_the_same_update(G, guides):
-    a, b = (Stylizer(G, *guides, config(checkpoint_generator=ck)) for ck in (False, True))
-    for _ in range(2): ra, rb = a.step(), b.step()
-    assert all(math.isclose(ra[k], rb[k], rel_tol=1e-5, abs_tol=1e-7) for k in ra if k != 'skipped')
-    assert all(torch.allclose(p, q, rtol=1e-5, atol=1e-7) for p, q in zip(a.G.parameters(), b.G.parameters()))
+    # checkpointing keeps views apart, as backward_per_view does: against that path it recomputes the same ops on the same
+    # inputs with the same draws; against the default (tri-planes shared by the views) only the order of float32 sums moves
+    for per in (True, False):
+        a, b = Stylizer(G, *guides, config(backward_per_view=per)), Stylizer(G, *guides, config(checkpoint_generator=True))
+        assert_same_update(a, b)
 
 def test_render_samples_sets_the_training_renders_only(G, guides):
     st = Stylizer(G, *guides, config(render_samples=8))

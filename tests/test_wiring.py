@@ -10,7 +10,6 @@ from headstyle.guidance import Guide, canny, depth_control, rank_weight, to_grid
 from headstyle.stylize import Stylizer, StylizeConfig
 from tiny_sd import small_generator, make_guides
 
-torch.set_num_threads(1)
 
 class SpyGuide(Guide):
     "A guide that records every query and loss call (and their inputs) in `self.calls`."
