@@ -251,7 +251,10 @@ def load_identity(path=None, # TinyID weights (.safetensors) or a TorchScript re
         import warnings
         with warnings.catch_warnings():                  # TorchScript is deprecated, and still how recognisers are shipped
             warnings.simplefilter('ignore', DeprecationWarning)
-            net = torch.jit.load(str(path), map_location='cpu').eval()
+            try: net = torch.jit.load(str(path), map_location='cpu').eval()
+            except Exception as e:
+                raise ValueError(f"{path} is not a TorchScript identity model ({type(e).__name__}); pass TinyID .safetensors "
+                                 "or a recogniser saved with torch.jit.save") from None
         for q in net.parameters(): q.requires_grad_(False)
     return net.to(device or 'cpu')
 
@@ -285,6 +288,17 @@ def run_styleclip(args)->int:
     refuse_instruction(cfg.prompt, '--method styleclip')
     settings = dict(asdict(cfg), preset=preset, identities=args.identities, clip=args.clip or ['tiny guide CLIP'], id_model=args.id_model or 'tiny guide ID')
     out = writable_folder(args.out)
+    from headstyle.trainer import hold_run_folder
+    with hold_run_folder(out, 'latents'):          # one writer, and no other kind of run, in --out
+        return _styleclip(args, cfg, settings, preset, out)
+
+def _styleclip(args, cfg, settings, preset, out)->int:
+    import json, numpy as np
+    from headstyle.cli import UsageError
+    from headstyle.panohead import load_any_generator
+    from headstyle.metrics import run_latents, generator_renders, save_edit_run, is_edit_run
+    from headstyle.stylize import generator_fingerprint, atomic_write
+    from headstyle.fullscale import resolve_device
     if is_edit_run(out):
         saved = json.loads((out/'edit.json').read_text()).get('settings')
         if saved == json.loads(json.dumps(settings)): print(f"{out} already holds this StyleCLIP run"); return 0

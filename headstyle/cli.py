@@ -9,12 +9,14 @@ from pathlib import Path
 import headstyle
 
 # %% auto #0
-__all__ = ['INSTRUCTION_VERBS', 'REPORT_CSS', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser', 'cmd_cameras', 'UsageError',
-           'writable_folder', 'quiet_libraries', 'load_guides', 'load_depth_model', 'refuse_instruction',
-           'check_prompt', 'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer',
-           'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render', 'cmd_convert_panohead', 'image_uri',
-           'file_uri', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html', 'evaluation_html', 'write_atomic',
-           'positive_int', 'add_model_folders', 'add_device', 'make_parser', 'one_line', 'main']
+__all__ = ['INSTRUCTION_VERBS', 'MAX_RENDER_SAMPLES', 'REPORT_CSS', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser',
+           'cmd_cameras', 'UsageError', 'writable_folder', 'remove_created_folders', 'finite_float', 'seed_int',
+           'quiet_libraries', 'load_guides', 'load_depth_model', 'refuse_instruction', 'check_prompt',
+           'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer',
+           'refuse_unused_options', 'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render',
+           'cmd_convert_panohead', 'image_uri', 'file_uri', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html',
+           'evaluation_html', 'write_atomic', 'positive_int', 'add_model_folders', 'add_device', 'make_parser',
+           'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -53,14 +55,47 @@ def cmd_cameras(args)->int:
 class UsageError(Exception):
     "An error in what the user asked for: reported as one line, exit code 2."
 
+_created = []   # folders `writable_folder` created in this command: removed again if the command is refused and they stayed empty
+
 def writable_folder(path)->Path:
-    "Create `path` if needed and check that files can be written in it."
+    "Create `path` if needed and check that files can be written in it; refuse an empty path and the installed package."
+    if not str(path).strip(): raise UsageError("the output folder is empty: pass --out FOLDER")
     path = Path(path)
+    pkg = Path(headstyle.__file__).resolve().parent
+    if path.resolve() == pkg or pkg in path.resolve().parents:
+        raise UsageError(f"{path} is inside the installed headstyle package; choose an --out folder of your own")
+    first = next((p for p in [*reversed(path.parents), path] if not p.exists()), None)
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path/'.headstyle-write-test'; probe.write_text(''); probe.unlink()
     except OSError as e: raise UsageError(f"cannot write to {path}: {e.strerror} (choose another --out folder)")
+    if first is not None: _created.append(first)
     return path
+
+def remove_created_folders()->list:
+    "Remove the folders this command created that are still empty (a refused command leaves nothing behind)."
+    gone = []
+    while _created:
+        top = _created.pop()
+        for p in sorted((q for q in [top, *top.rglob('*')] if q.is_dir()), key=lambda q: -len(q.parts)):
+            try:
+                if p.exists() and not any(p.iterdir()): p.rmdir(); gone.append(p)
+            except OSError: pass
+    return gone
+
+def finite_float(s:str)->float:
+    "argparse type: a finite number."
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a number, got {s!r}")
+    if not math.isfinite(v): raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
+    return v
+
+def seed_int(s:str)->int:
+    "argparse type: a seed in [0, 2**63)."
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected an integer seed, got {s!r}")
+    if not 0 <= v < 2 ** 63: raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**63), got {v}")
+    return v
 
 def quiet_libraries():
     "Show only errors from transformers and diffusers (not their advice on optional packages)."
@@ -175,29 +210,54 @@ def make_stylizer(args, cfg, G, out, device, dtype, checkpoint=None):
     depth = load_depth_model(cfg, args.depth_model, device, dtype)
     return Stylizer.resume(checkpoint, G, single, grid, out=out, depth_model=depth) if checkpoint else Stylizer(G, single, grid, cfg, out, depth_model=depth)
 
+def refuse_unused_options(args, cfg=None, # parsed `stylize` arguments, and the run's StylizeConfig (None: --method styleclip)
+                         )->None:
+    "Options the chosen method would ignore are refused, so that nothing asked for is silently dropped."
+    styleclip = cfg is None
+    if args.config and args.preset: raise UsageError("pass --config or --preset, not both (a config file holds every setting a preset would)")
+    uses = {'--depth-model': (getattr(args, 'depth_model', None), not styleclip and cfg.grid and cfg.grid_control),
+            '--controlnet-edge': (args.controlnet_edge, not styleclip and cfg.single_control),
+            '--controlnet-depth': (args.controlnet_depth, not styleclip and cfg.grid and cfg.grid_control),
+            '--prior': (args.prior, not styleclip and cfg.objective == 'score'),
+            '--clip': (args.clip, styleclip or cfg.objective == 'clip-direction'),
+            '--identities': (args.identities, styleclip), '--id-model': (args.id_model, styleclip), '--id-weight': (args.id_weight, styleclip),
+            '--config': (args.config, not styleclip)}
+    if unused := [f for f, (given, used) in uses.items() if given is not None and not used]:
+        what = '--method styleclip' if styleclip else f"--method {cfg.method}"
+        raise UsageError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} nothing for {what}; drop {'it' if len(unused) == 1 else 'them'}")
+
 def cmd_stylize(args)->int:
     "Stylize the generator towards a prompt; continue the run when --out holds one with the same settings."
     if args.method == 'styleclip':                   # edits codes, not the generator (13_baselines)
         from headstyle.baselines import run_styleclip
+        refuse_unused_options(args)
+        if args.identities is None: args.identities = 8
         return run_styleclip(args)
     quiet_libraries()
-    from headstyle.panohead import load_any_generator
-    from headstyle.stylize import find_checkpoint, list_checkpoints
     from headstyle.fullscale import resolve_device, resolve_dtype
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     out = writable_folder(args.out)
     cfg = stylize_config(args)                       # bad options are errors, resuming or not
     refuse_instruction(cfg.prompt, f"--method {cfg.method}")
+    from headstyle.trainer import hold_run_folder
+    with hold_run_folder(out, 'stylize'):            # one process at a time, and only a stylizer run, in --out
+        return _stylize(args, cfg, out, device, dtype)
+
+def _stylize(args, cfg, out, device, dtype)->int:
+    from headstyle.panohead import load_any_generator
+    from headstyle.stylize import find_checkpoint, list_checkpoints
     ckpts = list_checkpoints(out)
     if args.resume and not ckpts: raise UsageError(f"--resume: {out} holds no finished checkpoint; drop --resume to start a run there")
-    G = load_any_generator(args.generator).to(device)           # the generator and its optimizer stay fp32
-    if ckpts:
+    if ckpts:                                        # what the run in --out was made with, checked before any model loads
         saved = saved_config(ckpts[-1])
         if conflicts := resume_conflicts(args, saved):
             if not args.resume:
                 raise UsageError(f"{out} holds a run with other settings: {'; '.join(conflicts)}; pass --resume to continue "
                                  "it with its saved settings, or choose another --out")
             print(f"headstyle: warning: --resume keeps the run's saved settings, ignoring: {'; '.join(conflicts)}", file=sys.stderr)
+    refuse_unused_options(args, saved if ckpts else cfg)
+    G = load_any_generator(args.generator).to(device)           # the generator and its optimizer stay fp32
+    if ckpts:
         st = make_stylizer(args, saved, G, out, device, dtype, ckpts[-1])
         if args.iters is not None: st.config.iterations = args.iters     # saved with the next checkpoint
         if st.iteration >= st.config.iterations:
@@ -214,6 +274,8 @@ def cmd_stylize(args)->int:
     return 0
 
 # %% ../nbs/16_cli.ipynb #c010
+MAX_RENDER_SAMPLES = 1000   # strips one `render --samples` call writes
+
 def load_latents(path, # an .npz file with key 'w' of shape (1, num_ws, w_dim), or a folder of them
                  num_ws:int, w_dim:int, # the generator's W+ shape
                 )->dict: # name -> (1, num_ws, w_dim) tensor
@@ -224,6 +286,10 @@ def load_latents(path, # an .npz file with key 'w' of shape (1, num_ws, w_dim), 
     if not files or not files[0].exists(): raise UsageError(f"no .npz latents at {path}")
     out = {}
     for f in files:
+        try: magic = open(f, 'rb').read(6)
+        except OSError as e: raise UsageError(f"cannot read {f}: {e.strerror}")
+        if not magic.startswith(b'PK') and magic != b'\x93NUMPY':
+            raise UsageError(f"{f} is not an .npz archive (expected a file written by np.savez(path, w=array))")
         try: data = np.load(f, allow_pickle=False)
         except (OSError, ValueError, EOFError) as e: raise UsageError(f"cannot read {f} as .npz: {e}")
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -266,6 +332,8 @@ def cmd_render(args)->int:
     from headstyle.metrics import is_edit_run
     if is_edit_run(args.checkpoint): return render_edit_run(args)
     if (args.latents is None) == (args.samples is None): raise UsageError("pass exactly one of --latents and --samples")
+    if args.samples is not None and args.samples > MAX_RENDER_SAMPLES:
+        raise UsageError(f"--samples {args.samples} is more than {MAX_RENDER_SAMPLES} strips; render in several calls with other --seed values")
     quiet_libraries()
     out = writable_folder(args.out)
     from headstyle.fullscale import resolve_device
@@ -350,14 +418,14 @@ def cmd_demo(args)->int:
 def cmd_evaluate(args)->int:
     "Grade stylizer runs: FID, KID, CLIP score, ID, Delta-D and diversity; write metrics.json and report.html."
     quiet_libraries()
-    from headstyle.metrics import evaluate_runs, metrics_table
+    from headstyle.metrics import evaluate_runs, metrics_table, write_report_files
     out = writable_folder(args.out)
     res, renders = evaluate_runs(args.runs, args.prompt, args.identities, args.seed, args.judges, args.reference,
                                  args.generator, args.front_only)
     print(metrics_table(res))
-    write_atomic(out/'metrics.json', json.dumps(res, indent=1))
-    write_atomic(out/'report.html', evaluation_html(res, renders))
-    print(f"wrote {out/'metrics.json'} and {out/'report.html'}")
+    # both files as a set: a failure (a full disk) leaves the previous pair as it was
+    paths = write_report_files(out, {'metrics.json': json.dumps(res, indent=1), 'report.html': evaluation_html(res, renders)})
+    print(f"wrote {paths[0]} and {paths[1]}")
     return 0
 
 def add_evaluate(sub):
@@ -366,7 +434,7 @@ def add_evaluate(sub):
     ev.add_argument('runs', nargs='+', metavar='RUN', help='a checkpoint folder, or a run folder (its latest checkpoint)')
     ev.add_argument('--prompt', help="target prompt (default: the runs' own)")
     ev.add_argument('--identities', type=positive_int, default=16, help='latents graded (default: 16)')
-    ev.add_argument('--seed', type=int, default=0, help='seed of the latents (default: 0)')
+    ev.add_argument('--seed', type=seed_int, default=0, help='seed of the latents (default: 0)')
     ev.add_argument('--judges', default='tiny', help="'tiny' (default) or a folder with clip/, arcface/ (or arcface.onnx), optional inception.pt")
     ev.add_argument('--reference', help="folder of reference images of the target style (default: TinyHeads' true renders)")
     ev.add_argument('--front-only', action='store_true', help='ID on the frontal view only (default: all five yaws)')
@@ -450,7 +518,7 @@ def make_parser()->HeadstyleParser:
     cams = sub.add_parser('cameras', help='write an interactive 3D figure of the camera rig (HTML)')
     cams.add_argument('--out', default='headstyle-out', help='output folder (default: headstyle-out)')
     cams.add_argument('--n', type=positive_int, default=16, help='random cameras per range (default: 16)')
-    cams.add_argument('--seed', type=int, default=0, help='seed of the random cameras (default: 0)')
+    cams.add_argument('--seed', type=seed_int, default=0, help='seed of the random cameras (default: 0)')
     cams.set_defaults(func=cmd_cameras)
     st = sub.add_parser('stylize', help='stylize the generator towards a prompt (resumes when --out holds a run)')
     st.add_argument('--prompt', help="target prompt (default: the config's, 'a werewolf')")
@@ -458,22 +526,22 @@ def make_parser()->HeadstyleParser:
     st.add_argument('--method', help="ablation row: sds, sds+controlnet, ld+controlnet, ld+controlnet+rank, grid-after-sr, full (the authors' SDS switch: sds-authors, sds-authors+controlnet); or a baseline: stylegan-fusion, diffusiongan3d, stylegan-nada, styleclip")
     st.add_argument('--config', help='a JSON file of StylizeConfig fields (instead of --preset)')
     st.add_argument('--iters', type=positive_int, help="iterations (default: the config's)")
-    st.add_argument('--seed', type=int, help="seed (default: the config's)")
+    st.add_argument('--seed', type=seed_int, help="seed (default: the config's)")
     st.add_argument('--out', default='headstyle-out/stylize', help='run folder: checkpoints and previews')
     st.add_argument('--resume', action='store_true', help="continue the run in --out with its saved settings, whatever else is asked")
     add_model_folders(st)
     st.add_argument('--depth-model', help="Depth Anything folder: the grid's depth control is estimated from the renders (grid_depth='depth-anything')")
     st.add_argument('--clip', action='append', help="stylegan-nada, styleclip: a CLIP folder to optimise through (repeatable; default: the baselines' tiny CLIP)")
-    st.add_argument('--identities', type=positive_int, default=8, help='styleclip: identities whose codes are edited (default: 8)')
+    st.add_argument('--identities', type=positive_int, help='styleclip: identities whose codes are edited (default: 8)')
     st.add_argument('--id-model', help="styleclip: identity network, TinyID .safetensors or TorchScript (default: the baselines' tiny one)")
-    st.add_argument('--id-weight', type=float, help='styleclip: weight of the identity loss (default: 0.005; 0: none)')
+    st.add_argument('--id-weight', type=finite_float, help='styleclip: weight of the identity loss (default: 0.005; 0: none)')
     add_device(st)
     st.set_defaults(func=cmd_stylize)
     rd = sub.add_parser('render', help="five-yaw strips of a stylized checkpoint above the original")
     rd.add_argument('--checkpoint', required=True, help='a checkpoint folder, a run folder (its latest checkpoint), or a StyleCLIP run')
     rd.add_argument('--latents', help="an .npz with key 'w' (1, num_ws, w_dim), or a folder of them")
     rd.add_argument('--samples', type=positive_int, help='render this many random latents instead')
-    rd.add_argument('--seed', type=int, default=0, help='seed of --samples (default: 0)')
+    rd.add_argument('--seed', type=seed_int, default=0, help='seed of --samples (default: 0)')
     rd.add_argument('--generator', help='the original generator: a folder or the official PanoHead .pkl (default: the shipped one)')
     rd.add_argument('--out', default='headstyle-out/render', help='output folder for the PNG strips')
     add_device(rd, dtype=False)
@@ -484,7 +552,7 @@ def make_parser()->HeadstyleParser:
     cv.set_defaults(func=cmd_convert_panohead)
     dm = sub.add_parser('demo', help='stylize TinyHeads with SDS and with the full method; write report.html and metrics.json')
     dm.add_argument('--prompt', default='a werewolf', help="target prompt (default: 'a werewolf')")
-    dm.add_argument('--seed', type=int, default=0, help='seed of both runs (default: 0)')
+    dm.add_argument('--seed', type=seed_int, default=0, help='seed of both runs (default: 0)')
     dm.add_argument('--iters', type=positive_int, default=DEMO_ITERS, help=f'iterations of each run (default: {DEMO_ITERS})')
     dm.add_argument('--out', default='headstyle-out/demo', help='output folder (default: headstyle-out/demo)')
     dm.add_argument('--workers', type=positive_int, default=None, help='CPU processes training the runs at once, one thread each (default: up to the CPU count; 1: one after another)')
@@ -513,20 +581,24 @@ def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`
     debug = args.debug or os.environ.get('HEADSTYLE_DEBUG', '') not in ('', '0')
     show = warnings.formatwarning
     if not debug: warnings.formatwarning = lambda msg, *a, **kw: f"headstyle: warning: {one_line(msg)}\n"
-    try: return args.func(args)
+    from headstyle.trainer import Diverged
+    _created.clear()
+    try: code = args.func(args)
     except KeyboardInterrupt as e:
         if debug: raise
         signum = getattr(e, 'signum', signal.SIGINT)
         print(f"headstyle: {one_line(e) if str(e) else 'stopped by ' + signal.Signals(signum).name}", file=sys.stderr)
-        return 128 + signum
+        code = 128 + signum
     except BAD_INPUT as e:
         if debug: raise
-        print(f"headstyle: error: {one_line(e)}", file=sys.stderr); return 2
-    except OSError as e:
+        print(f"headstyle: error: {one_line(e)}", file=sys.stderr); code = 2
+    except (OSError, Diverged) as e:
         if debug: raise
-        print(f"headstyle: error: {one_line(e)}", file=sys.stderr); return 1
+        print(f"headstyle: error: {one_line(e)}", file=sys.stderr); code = 1
     except Exception as e:
         if debug: raise
         print(f"headstyle: internal error: {type(e).__name__}: {one_line(e)} (run again with --debug for the traceback)", file=sys.stderr)
-        return 1
+        code = 1
     finally: warnings.formatwarning = show
+    if code: remove_created_folders()
+    return code

@@ -179,6 +179,10 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     out = writable_folder(out)
     if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
     if identities < 2: raise UsageError(f"the demo compares identities: need at least 2, got {identities}")
+    from headstyle.metrics import reference_style
+    try: reference_style(prompt)            # checked before any training: the report grades against that style's true renders
+    except ValueError: raise UsageError(f"the demo grades against TinyHeads' true renders, so --prompt {prompt!r} must name exactly one "
+                                        "of its styles, e.g. 'a werewolf'; `headstyle evaluate --reference` grades other prompts") from None
     G, configs = load_any_generator(generator), {m: demo_config(m, prompt, seed, iters) for m in methods}
     n = workers or min(len(methods), os.cpu_count() or 1)
     parallel = n > 1 and len(methods) > 1 and (device is None or torch.device(device).type == 'cpu')

@@ -162,18 +162,18 @@ def non_negative(s:str)->float:
     "argparse type: a float >= 0."
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
-    if not v >= 0: raise argparse.ArgumentTypeError(f"expected a number >= 0, got {v:g}")
+    if not 0 <= v < math.inf: raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {v:g}")
     return v
 
 def add_edit2d(sub):
     "The `edit2d` subcommand: the paper's 2D-editor baselines, view by view."
-    from headstyle.cli import positive_int, add_device
+    from headstyle.cli import positive_int, add_device, seed_int
     p = sub.add_parser('edit2d', help="edit each rendered view in 2D (InstructPix2Pix, InstantID; TinyHeads stand-ins without --model); grade with evaluate")
     p.add_argument('--method', required=True, choices=tuple(METHODS2D), help="ip2p (InstructPix2Pix) or instantid (InstantID)")
     p.add_argument('--prompt', required=True, help="target style, e.g. 'a werewolf'")
     p.add_argument('--identities', type=positive_int, default=8, help='identities edited (default: 8)')
     p.add_argument('--preset', choices=('tiny', 'paper'), default='tiny', help="map the identities as stylizer runs of this preset do (default: tiny)")
-    p.add_argument('--seed', type=int, default=0, help='seed of the identities and of the edits (default: 0)')
+    p.add_argument('--seed', type=seed_int, default=0, help='seed of the identities and of the edits (default: 0)')
     p.add_argument('--out', required=True, help='run folder: views.safetensors, edit.json, strips/')
     p.add_argument('--model', help='full-scale model folder (ip2p: an InstructPix2Pix diffusers folder); absent: the TinyHeads stand-in')
     p.add_argument('--instruction', help="ip2p at full scale: the instruction (default: 'make the person' + the prompt)")
@@ -210,10 +210,20 @@ def cmd_edit2d(args)->int:
     unused = [f for f, v, used in (('--instruction', args.instruction, full), ('--image-guidance-scale', args.image_guidance_scale, full),
                                     ('--strength', args.strength, not full), ('--id-weight', args.id_weight, method == 'instantid'),
                                     ('--id-encoder', args.id_encoder, method == 'instantid')) if v is not None and not used]
-    for f in unused: print(f"headstyle: warning: {f} does nothing for --method {args.method}{' --model' if full else ' (the stand-in)'}", file=sys.stderr)
+    if unused: raise UsageError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} nothing for --method {args.method}"
+                                f"{' --model' if full else ' (the stand-in)'}; drop {'it' if len(unused) == 1 else 'them'}")
+    if not full and int((args.steps or 20) * (args.strength or 0.6)) < 1:
+        raise UsageError(f"--strength {args.strength or 0.6} of {args.steps or 20} steps runs no denoising step at all; "
+                         "raise --strength or --steps so that their product is at least 1")
     quiet_libraries()
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
     out = writable_folder(args.out)
+    from headstyle.trainer import hold_run_folder
+    with hold_run_folder(out, 'views'):       # one writer, and no other kind of run, in --out
+        return _edit2d(args, method, full, out, device, dtype)
+
+def _edit2d(args, method, full, out, device, dtype)->int:
+    from headstyle.cli import UsageError
     settings = dict(guidance_scale=args.guidance_scale)
     if full:
         pipe = load_ip2p(args.model, device, dtype)
@@ -232,6 +242,14 @@ def cmd_edit2d(args)->int:
         settings.update(stand_in=STAND_INS[method], strength=args.strength or 0.6, steps=args.steps or 20,
                         **(dict(id_weight=wid, id_encoder=str(args.id_encoder or 'headstyle/assets/guides/tinyid.safetensors')) if enc is not None else {}))
         edit = lambda x, g: sdedit(guide, x.to(device), args.prompt, settings['strength'], settings['steps'], args.guidance_scale, enc, wid, g)
+    settings.update(method=method, prompt=args.prompt, identities=args.identities, seed=args.seed, preset=args.preset,
+                    generator=str(Path(args.generator).resolve()) if args.generator else None)
+    if (out/'edit.json').is_file():                 # the same edit again is done; another is refused, never mixed in
+        try: saved = json.loads((out/'edit.json').read_text()).get('settings', {})
+        except ValueError: saved = None
+        if saved is not None and {k: v for k, v in saved.items() if k != 'seconds'} == json.loads(json.dumps(settings)):
+            print(f"{out} already holds this edit run"); return 0
+        raise UsageError(f"{out} holds another 2D-edit run (other method, prompt or settings); choose another --out")
     from headstyle.panohead import load_any_generator             # the models are checked first: a bad folder fails before any rendering
     from headstyle.stylize import StylizeConfig, generator_fingerprint
     from headstyle.metrics import run_latents, generator_renders, save_edit_run

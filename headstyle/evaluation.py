@@ -4,7 +4,7 @@
 
 # %% ../nbs/11b_evaluate.ipynb #e003
 from __future__ import annotations
-import json, math
+import json, math, os
 from pathlib import Path
 import torch
 from torch import Tensor
@@ -12,11 +12,12 @@ from tqdm.auto import tqdm
 from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
 from .metrics import (Judges, check_views, clip_score, delta_depth, fid_features, frechet_distance,
                                generator_renders, identity_diversity, identity_similarity, kid, load_image_folder,
-                               prompt_style, style_share, true_renders, SOURCE_PROMPT)
+                               prompt_styles, reference_style, style_share, true_renders, SOURCE_PROMPT)
 
 # %% auto #0
-__all__ = ['EDIT_FILES', 'MAPPING_FIELDS', 'COLUMNS', 'score_views', 'check_edited_views', 'front_view', 'evaluate',
-           'run_latents', 'save_edit_run', 'is_edit_run', 'load_edit_run', 'evaluate_runs', 'metrics_table']
+__all__ = ['EDIT_FILES', 'MAPPING_FIELDS', 'COLUMNS', 'score_views', 'check_edited_views', 'front_view', 'check_prompt_text',
+           'check_scores', 'evaluate', 'run_latents', 'save_edit_run', 'is_edit_run', 'load_edit_run', 'evaluate_runs',
+           'metrics_table', 'write_report_files']
 
 # %% ../nbs/11b_evaluate.ipynb #m022
 def score_views(judges:Judges,
@@ -28,19 +29,26 @@ def score_views(judges:Judges,
                 id_views=None, # view indices the ID is averaged over (None: all)
                 kid_subsets:int=50, # KID subsets
                )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, delta_d, diversity, style_share
-    "The paper's numbers and diversity for one stylized generator."
+    "The paper's numbers and diversity for one stylized generator; a number whose inputs hold NaN or inf is NaN."
     x0, x1 = check_views(original['image'], 'original'), check_views(stylized['image'], 'stylized')
     idv = list(range(len(x0))) if id_views is None else list(id_views)
-    f = fid_features(judges, x1.flatten(0, 1))
-    k = kid(f, reference, kid_subsets)
-    cs = clip_score(judges, x1.flatten(0, 1), prompt, source_prompt)
-    return dict(fid=frechet_distance(f, reference), kid=k['mean'], kid_std=k['std'],
-                clip=cs['score'].mean().item(), clip_cosine=cs['cosine'].mean().item(), clip_p_target=cs['p_target'].mean().item(),
-                id=identity_similarity(judges.recognizer, x0[idv], x1[idv]).mean().item(),
-                delta_d=None if stylized.get('depth') is None else   # 2D edits have no depth
-                    delta_depth(original['depth'], original['mask'], stylized['depth'], stylized['mask']).mean().item(),
-                diversity=identity_diversity(judges.recognizer, x1).mean().item(),
-                style_share=style_share(judges.clip, judges.tokenizer, x1, prompt)[1] if judges.names.get('clip') == 'tiny' else None)   # TinyHeads only
+    ok = lambda t: bool(torch.isfinite(t).all())
+    r = dict.fromkeys(('fid', 'kid', 'kid_std', 'clip', 'clip_cosine', 'clip_p_target', 'id', 'delta_d', 'diversity'), math.nan)
+    if ok(x1):      # damaged renders are not fed to the judges: their numbers stay NaN, which `evaluate` refuses by name
+        f = fid_features(judges, x1.flatten(0, 1))
+        if ok(f) and ok(reference):
+            k = kid(f, reference, kid_subsets)
+            r.update(fid=frechet_distance(f, reference), kid=k['mean'], kid_std=k['std'])
+        cs = clip_score(judges, x1.flatten(0, 1), prompt, source_prompt)
+        r.update(clip=cs['score'].mean().item(), clip_cosine=cs['cosine'].mean().item(), clip_p_target=cs['p_target'].mean().item(),
+                 diversity=identity_diversity(judges.recognizer, x1).mean().item())
+        if ok(x0): r['id'] = identity_similarity(judges.recognizer, x0[idv], x1[idv]).mean().item()
+    r['delta_d'] = None if stylized.get('depth') is None else \
+        delta_depth(original['depth'], original['mask'], stylized['depth'], stylized['mask']).mean().item()   # 2D edits have no depth
+    named = prompt_styles(prompt)           # TinyHeads only: the share of views judged in the one style the prompt names
+    r['style_share'] = None if judges.names.get('clip') != 'tiny' or len(named) != 1 else \
+        style_share(judges.clip, judges.tokenizer, x1, prompt, named[0])[1] if ok(x1) else math.nan
+    return r
 
 # %% ../nbs/11b_evaluate.ipynb #m022b
 def check_edited_views(views:dict, # {'image': (V, N, 3, H, W)} in [-1, 1], optionally 'depth', 'mask'
@@ -56,28 +64,48 @@ def front_view(yaws)->int:
     "Index of the yaw closest to 0 (the frontal view)."
     return min(range(len(yaws)), key=lambda i: abs(yaws[i]))
 
+def check_prompt_text(prompt)->str:
+    "Refuse a prompt that is not text, or is blank: a CLIP score against it means nothing."
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError(f"the prompt {prompt!r} is empty: pass --prompt with the target text, e.g. 'a werewolf'")
+    return prompt
+
+def check_scores(res:dict, # numbers from `evaluate`: settings, original, runs
+                 where:dict|None=None, # run name -> where it came from (a folder), for the message
+                )->dict:
+    "Refuse numbers that came out NaN or inf, naming the run and the numbers, before any of them is written."
+    for name, m in [('original', res['original']), *res['runs'].items()]:
+        if bad := [k for k, v in m.items() if v is not None and not math.isfinite(v)]:
+            run = f"{name!r}" + (f" ({where[name]})" if where and name in where else '')
+            raise ValueError(f"run {run} graded non-finite {', '.join(bad)}: its weights or codes are probably damaged (NaN or inf); nothing was written")
+    return res
+
 def evaluate(G0, # the original generator
              gens:dict, # name -> stylized generator, edited W+ codes (N, num_ws, w_dim), or views {'image': (V, N, 3, H, W)}
              ws:Tensor, # (N, num_ws, w_dim) W+ codes of the identities
              prompt:str, # the target prompt
              judges:Judges,
-             reference:Tensor|None=None, # (M, 3, H, W) reference images in [-1, 1]; None: TinyHeads' true renders of the prompt's style
+             reference:Tensor|None=None, # (M, 3, H, W) reference images in [-1, 1]; None: TinyHeads' true renders of the style the prompt names
              reference_identities:int=40, # identities of the TinyHeads reference set (times the yaws)
              source_prompt:str=SOURCE_PROMPT,
              front_only:bool=False, # ID on the frontal view only
              yaws=INFERENCE_YAWS, pitch:float=INFERENCE_PITCH,
              progress:bool=True,
              original:dict|None=None, # generator_renders of G0 at these yaws and codes, if already made (None: rendered here)
+             check:bool=True, # refuse numbers that came out NaN or inf (`check_scores`)
             )->tuple[dict, dict]: # numbers (settings, original, runs), renders by name
     "Render the original and every stylized generator (or edit) at the inference yaws and grade them."
+    if reference is None: style = reference_style(prompt)           # refused before anything is rendered
+    else: check_prompt_text(prompt)
     settings = dict(prompt=prompt, source_prompt=source_prompt, identities=len(ws), yaws_deg=[round(math.degrees(y), 3) for y in yaws],
                     pitch_deg=round(math.degrees(pitch), 3), id_views='front' if front_only else 'all', judges=judges.names)
     if reference is None:
-        style = prompt_style(judges, prompt)
         reference = true_renders(style, reference_identities, yaws, pitch, progress=progress)['image'].flatten(0, 1)
         settings['reference'] = f"TinyHeads ground truth: {style}, {reference_identities} identities x {len(yaws)} yaws"
     settings['reference_images'] = len(reference)
     ref = fid_features(judges, reference, progress=progress)
+    if not torch.isfinite(ref).all():
+        raise ValueError(f"the judges' features of the reference images hold NaN or inf: the feature network ({judges.names.get('features', 'CLIP')}) is probably damaged; check --judges")
     renders = {}
     for name, G in tqdm({'original': G0 if original is None else original, **gens}.items(), desc='rendering', disable=not progress):
         if isinstance(G, dict): renders[name] = check_edited_views(G, len(yaws), len(ws), name)
@@ -86,7 +114,9 @@ def evaluate(G0, # the original generator
     idv = [front_view(yaws)] if front_only else None
     scores = {name: score_views(judges, renders['original'], r, prompt, ref, source_prompt, idv)
               for name, r in tqdm(renders.items(), desc='grading', disable=not progress)}
-    return dict(settings=settings, original=scores.pop('original'), runs=scores), renders
+    res = dict(settings=settings, original=scores.pop('original'), runs=scores)
+    if check: check_scores(res)
+    return res, renders
 
 # %% ../nbs/11b_evaluate.ipynb #m031
 def run_latents(G, config, # the generator and a StylizeConfig (mapping camera, truncation), or anything with its mapping fields
@@ -117,6 +147,9 @@ def save_edit_run(out, # the run folder
     from safetensors.torch import save_file
     from headstyle.stylize import atomic_write
     if (w is None) == (edited is None): raise ValueError("an edit run holds either edited codes `w` or edited views `edited`")
+    for k, v in dict(w0=w0, w=w, edited=edited).items():
+        if v is not None and not torch.isfinite(v).all():
+            raise ValueError(f"{k} holds {(~torch.isfinite(v)).sum().item()} NaN or inf values: refusing to save a damaged edit run to {out}")
     if w is not None and w.shape != w0.shape: raise ValueError(f"w has shape {tuple(w.shape)}, expected that of w0 {tuple(w0.shape)}")
     if edited is not None: check_edited_views(dict(image=edited), len(yaws), len(w0), 'edited')
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -138,6 +171,8 @@ def load_edit_run(folder)->dict:
     try: meta, t = json.loads((folder/'edit.json').read_text()), load_file(str(folder/'views.safetensors'))
     except Exception as e: raise ValueError(f"unreadable edit run at {folder}: {e}") from None
     if 'w0' not in t or not ({'w', 'edited'} & set(t)): raise ValueError(f"{folder/'views.safetensors'} lacks w0, or w / edited")
+    if bad := [k for k, v in t.items() if not torch.isfinite(v).all()]:
+        raise ValueError(f"{folder/'views.safetensors'} holds NaN or inf in {', '.join(bad)}: the edit run is damaged; make it again")
     return dict(meta, folder=folder, **t)
 
 # %% ../nbs/11b_evaluate.ipynb #m031c
@@ -173,6 +208,8 @@ def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
     if prompt is None:
         if len(ps := {c.prompt for c in configs}) > 1: raise ValueError(f"the runs were made for different prompts ({', '.join(map(repr, sorted(ps)))}); pass --prompt")
         prompt = configs[0].prompt
+    if reference is None: reference_style(prompt)     # refused before the judges and generators load
+    else: check_prompt_text(prompt)
     names = _unique_names(runs)
     ref = reference if reference is None or isinstance(reference, Tensor) else load_image_folder(reference)
     judges = judges if isinstance(judges, Judges) else Judges.load(judges)
@@ -187,7 +224,8 @@ def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
         if e['w0'].shape != ws.shape or not torch.allclose(e['w0'], ws, atol=1e-5):   # draws of n latents are not prefixes of n + 1
             raise ValueError(f"{runs[i]} edited other identities than those graded: evaluate with --seed {e['seed']} --identities {e['identities']}")
         gens[n] = e['w'] if e['kind'] == 'latents' else dict(image=e['edited'])
-    res, renders = evaluate(G0, gens, ws, prompt, judges, ref, reference_identities, front_only=front_only, progress=progress)
+    res, renders = evaluate(G0, gens, ws, prompt, judges, ref, reference_identities, front_only=front_only, progress=progress, check=False)
+    check_scores(res, {'original': generator or 'the shipped generator', **{n: runs[i] for i, n in enumerate(names)}})
     res['settings'].update(seed=seed, runs={n: str(ckpts.get(i, Path(runs[i]).resolve())) for i, n in enumerate(names)},
                            iterations={n: metas[i].get('iteration') if i in metas else None for i, n in enumerate(names)},
                            methods={n: edits[i]['method'] if i in edits else configs[i].method for i, n in enumerate(names)})
@@ -204,3 +242,26 @@ def metrics_table(res:dict)->str:
     for name, m in [*res['runs'].items(), ('original', res['original'])]:
         rows.append(f"{name[:16]:>16}" + ''.join(f"{'—':>11}" if m[k] is None else f"{m[k]:11.4f}" for k, _ in COLUMNS))
     return '\n'.join(rows)
+
+# %% ../nbs/11b_evaluate.ipynb #m033
+def _write_synced(path:Path, text:str)->None:
+    "Write `text` to `path` and flush it to disk."
+    with open(path, 'w', encoding='utf-8') as f: f.write(text); f.flush(); os.fsync(f.fileno())
+
+def write_report_files(out, # the output folder
+                       files:dict, # file name -> text
+                      )->list[Path]: # the paths written
+    "Write a set of text files together: all to temporary files first, then renamed into place; a failure leaves the old set."
+    out, tmps = Path(out), {}
+    try:
+        for name, text in files.items():
+            path = out/name; tmps[path] = tmp = path.with_name(f'.{name}.{os.getpid()}.tmp')
+            try: _write_synced(tmp, text)
+            except OSError as e: raise OSError(e.errno, f"cannot write {path}: {e.strerror or e} (nothing was replaced; free some space or choose another --out)") from None
+        for path, tmp in tmps.items():
+            try: os.replace(tmp, path)
+            except OSError as e: raise OSError(e.errno, f"cannot move {tmp} to {path}: {e.strerror or e}") from None
+    finally:
+        for tmp in tmps.values(): tmp.unlink(missing_ok=True)
+    return list(tmps)
+

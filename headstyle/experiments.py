@@ -4,14 +4,15 @@
 
 # %% ../nbs/17_experiments.ipynb #x003
 from __future__ import annotations
-import json, random, sys, time
+import json, os, random, re, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS',
-           'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'RunFailed', 'reference_images', 'run_one',
-           'relative_record', 'collect', 'make_and_grade', 'sweep', 'bootstrap_ci', 'load_results', 'summarize',
+__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SETTINGS', 'SAME_COMMAND',
+           'DIRECTIONS', 'LABELS', 'ABLATION_AXES', 'paper_value', 'Run', 'plan', 'shard', 'RunFailed',
+           'reference_images', 'run_one', 'relative_record', 'collect', 'make_and_grade', 'sweep_settings',
+           'record_settings', 'folder_settings', 'claim_folder', 'sweep', 'bootstrap_ci', 'load_results', 'summarize',
            'borrow_rows', 'run_folder', 'table_html', 'ranks', 'ablation_plot', 'kendall_tau', 'order_agreement',
            'kept_checkpoints', 'trajectory', 'at_iteration', 'trajectory_plot', 'montage', 'parse_shard',
            'write_summary', 'cmd_experiments', 'add_experiments']
@@ -115,6 +116,7 @@ def collect(src, dst, command:str='')->Path:
     "Copy a sweep's result records (paths made relative) into `dst`/results and write its summary: what is committed."
     from headstyle.stylize import atomic_write
     (Path(dst)/'results').mkdir(parents=True, exist_ok=True)
+    if (s := folder_settings(src)) is not None: claim_folder(dst, s)      # only results of the same settings go together
     for r in load_results(src):
         rec = relative_record(r, src)
         name = Run(rec['sweep'], rec['system'], rec['style'], rec['seed']).name
@@ -142,10 +144,92 @@ def make_and_grade(run:Run, folder, identities:int=8, quick:bool=False, judges='
                run_s=round(t1 - t0, 1), grade_s=round(time.time() - t1, 1))
     return rec
 
+# %% ../nbs/17_experiments.ipynb #x012s
+SETTINGS = 'settings.json'   # in a sweep folder: the settings every result in it was made with
+
+def _judges_name(judges)->str|dict:
+    "How a sweep's judges are written down: 'tiny', a folder, or where each judge came from (`Judges.names`)."
+    if isinstance(judges, (str, Path)): return str(judges)
+    names = dict(judges if isinstance(judges, dict) else getattr(judges, 'names', None) or {})
+    return 'tiny' if names.get('clip') == names.get('arcface') == 'tiny' else names     # Judges.tiny() is 'tiny'
+
+def sweep_settings(identities:int=8, # identities of latent and 2D edits, and of grading
+                   quick:bool=False, # two iterations per run (and a smaller FID reference)
+                   judges='tiny', # 'tiny', a judges folder, or a `Judges`
+                  )->dict:
+    "What every result of a sweep depends on besides its run's system, style and seed."
+    return dict(quick=bool(quick), identities=int(identities), reference_identities=8 if quick else 40, judges=_judges_name(judges))
+
+def record_settings(rec:dict)->dict:
+    "The `sweep_settings` a result record was made with; KeyError if it does not record one of them."
+    ref = re.search(r'(\d+) identities', rec['settings']['reference'])
+    if ref is None: raise KeyError('settings.reference')
+    return dict(quick=bool(rec['quick']), identities=int(rec['identities']), reference_identities=int(ref[1]),
+                judges=_judges_name(rec['settings']['judges']))
+
+def _show(s:dict, keys)->str: return ', '.join(f'{k}={json.dumps(s.get(k))}' for k in keys)
+
+def folder_settings(out)->dict|None:
+    "A sweep folder's settings: its settings file, else what all its result records agree on; None for a folder without either."
+    out = Path(out); path = out/SETTINGS
+    if path.exists():
+        try: return json.loads(path.read_text())
+        except ValueError as e: raise ValueError(f"{path} is not a settings file ({e}): restore it, or choose another --out") from None
+    seen = {}
+    for p in sorted((out/'results').glob('*.json')):
+        try: s = record_settings(json.loads(p.read_text()))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{out} has no {SETTINGS} and its result {p.name} does not say which settings made it ({type(e).__name__}: {e}): choose another --out") from None
+        seen.setdefault(json.dumps(s, sort_keys=True), (s, p.name))
+    if len(seen) > 1:
+        (a, pa), (b, pb) = list(seen.values())[:2]
+        keys = [k for k in a if a[k] != b.get(k)]
+        raise ValueError(f"{out} has no {SETTINGS} and its results were made with different settings ({_show(a, keys)} in {pa}, {_show(b, keys)} in {pb}): they cannot be summarized together; choose another --out")
+    return next(iter(seen.values()))[0] if seen else None
+
+def _save_new(path:Path, settings:dict)->dict:
+    "Write `settings` to `path` unless it exists (atomically, also against a sweep starting at the same moment); returns what `path` holds."
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp.write_text(json.dumps(settings, indent=1) + '\n')
+    try: os.link(tmp, path)
+    except FileExistsError: pass
+    finally: tmp.unlink()
+    return json.loads(path.read_text())
+
+def claim_folder(out, settings:dict)->dict:
+    "Check a sweep's settings against those of its folder, saving them there if it has none yet; refuses other settings."
+    out = Path(out); path = out/SETTINGS
+    saved = folder_settings(out)
+    if saved is None: saved = _save_new(path, settings)
+    if saved != settings:
+        keys = [k for k in {**saved, **settings} if saved.get(k) != settings.get(k)]
+        where = f'its {SETTINGS}' if path.exists() else 'as its results record'
+        raise ValueError(f"{out} holds a sweep made with {_show(saved, keys)} ({where}), but this one asks for {_show(settings, keys)}: "
+                         "choose another --out, or ask for the saved settings")
+    if not path.exists(): _save_new(path, saved)   # a folder from before settings files: remember what its results say
+    return saved
+
 # %% ../nbs/17_experiments.ipynb #x014
-def _one(job:tuple, log:str):
+def _die_with_parent(parent:int):
+    "SIGTERM to this process when `parent` dies, kill -9 included: prctl(PR_SET_PDEATHSIG) on Linux, else a thread polling the parent's pid."
+    import ctypes, signal, threading
+    armed = False
+    if sys.platform.startswith('linux'):
+        try: armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0) == 0   # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError): pass
+    if os.getppid() != parent: os.kill(os.getpid(), signal.SIGTERM)              # it died before that
+    elif not armed:
+        def watch():
+            while os.getppid() == parent: time.sleep(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch, daemon=True).start()
+
+def _one(job:tuple, log:str,
+         parent:int|None=None, # the sweep's process: when it dies, this run stops at a checkpoint (SIGTERM)
+        ):
     "A sweep worker: one run in this process on one thread, its console output in `log`; exits 0, 128 + signal, or 1."
-    import os, torch
+    if parent is not None: _die_with_parent(parent)
+    import torch
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644); os.dup2(fd, 1); os.dup2(fd, 2)
     torch.set_num_threads(1)
     try: run_one(*job)
@@ -170,7 +254,7 @@ def _in_workers(jobs:list, workers:int, bar)->None:
             while running or (todo and not (asked or failure)):
                 while todo and len(running) < workers and not (asked or failure):   # start runs while cores are free
                     job = todo.pop(0); log = logs/f'{job[0].name}.log'
-                    p = ctx.Process(target=_one, args=(job, str(log)), daemon=True); p.start(); running[p] = (job[0].name, log)
+                    p = ctx.Process(target=_one, args=(job, str(log), os.getpid()), daemon=True); p.start(); running[p] = (job[0].name, log)
                 if asked or failure:
                     for p in running:    # SIGTERM, once: the run writes its checkpoint and stops (a second one would stop it at once)
                         if p.pid not in told: p.terminate(); told.add(p.pid)
@@ -191,11 +275,12 @@ def sweep(sweep_name:str, out, styles=PAPER_STYLES, seeds:int=3, identities:int=
           workers:int=1, # runs at once, each in its own process (its console output in <out>/logs/)
           part:tuple=(0, 1), # (i, n): run the i-th of n shards
           judges='tiny', progress:bool=True)->list[dict]:
-    "Run (or read back) every run of this shard of a sweep; returns their records."
+    "Run (or read back) every run of this shard of a sweep into a folder made with its settings (or a new one); returns their records."
     from tqdm.auto import tqdm
     runs = shard(plan(sweep_name, styles, seeds, systems), *part)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    jobs = [(r, out, identities, quick, judges, 8 if quick else 40) for r in runs]
+    settings = claim_folder(out, sweep_settings(identities, quick, judges))   # refuses a folder made with other settings
+    jobs = [(r, out, identities, quick, judges, settings['reference_identities']) for r in runs]
     todo = [j for j in jobs if not (out/'results'/f'{j[0].name}.json').exists()]
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f'{sweep_name} sweep', disable=not progress)
     try:
@@ -455,7 +540,8 @@ def cmd_experiments(args)->int:
     seeds = args.seeds or (1 if args.quick else 3)
     out = writable_folder(args.out)
     command = 'headstyle experiments ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['experiments'] else ''
-    try: recs = sweep(args.sweep, out, styles, seeds, args.identities if not args.quick else 2, args.quick, args.systems, args.workers, part)
+    identities = args.identities or (2 if args.quick else 8)
+    try: recs = sweep(args.sweep, out, styles, seeds, identities, args.quick, args.systems, args.workers, part)
     except ValueError as e: raise UsageError(str(e))
     except RunFailed as e:
         write_summary(out, command)
@@ -472,8 +558,8 @@ def add_experiments(sub):
     ex.add_argument('--styles', nargs='+', help='styles (default: pixar joker werewolf sketch statue; --quick: werewolf)')
     ex.add_argument('--systems', nargs='+', help="only these systems (table: instructpix2pix ... ours) or rows (ablation: sds ... full)")
     ex.add_argument('--seeds', type=positive_int, help='seeds per cell (default: 3; --quick: 1)')
-    ex.add_argument('--identities', type=positive_int, default=8, help='identities graded per run (default: 8)')
-    ex.add_argument('--out', default='headstyle-out/experiments', help='sweep folder: runs/, results/, summary.json')
+    ex.add_argument('--identities', type=positive_int, help='identities graded per run (default: 8; --quick: 2)')
+    ex.add_argument('--out', default='headstyle-out/experiments', help='sweep folder: runs/, results/, summary.json, settings.json (a sweep with other settings is refused)')
     ex.add_argument('--quick', action='store_true', help='two iterations per run: checks the pipeline, not the numbers')
     ex.add_argument('--workers', type=positive_int, default=1, help='runs at once, one process and one thread each, their output in OUT/logs/ (default: 1)')
     ex.add_argument('--shard', default='0/1', help='run only the i-th of n disjoint shares, as i/n (default: 0/1, all)')

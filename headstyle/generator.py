@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_generator.ipynb #c003
 from __future__ import annotations
-import json, math, time
+import json, math, reprlib, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -15,9 +15,10 @@ from .render import render_field, NEAR, FAR, N_SAMPLES, BACKGROUND
 from .world import Z_DIM, check_latents, z_to_identity, head_spec, head_field, head_sdf_field, render_heads, random_latents
 
 # %% auto #0
-__all__ = ['BOX', 'EVAL_YAWS', 'ASSETS', 'GENERATOR_DIR', 'MappingNetwork', 'ModConv', 'SynthesisNetwork', 'Backbone',
-           'sample_triplanes', 'Decoder', 'SuperResolution', 'TriPlaneGenerator', 'field_points', 'loss_3d',
-           'fit_dataset', 'train_generator', 'psnr', 'mask_iou', 'eval_cameras', 'evaluate_fit', 'save_generator',
+__all__ = ['BOX', 'EVAL_YAWS', 'ASSETS', 'GENERATOR_DIR', 'MAX_PARAMS', 'MappingNetwork', 'ModConv', 'SynthesisNetwork',
+           'Backbone', 'sample_triplanes', 'Decoder', 'SuperResolution', 'check_ws', 'TriPlaneGenerator',
+           'field_points', 'loss_3d', 'fit_dataset', 'train_generator', 'psnr', 'mask_iou', 'eval_cameras',
+           'evaluate_fit', 'save_generator', 'param_count', 'check_size', 'check_weights', 'generator_config',
            'load_generator']
 
 # %% ../nbs/03_generator.ipynb #c006
@@ -166,6 +167,16 @@ class SuperResolution(nn.Module):
         return x[:, :3] + h
 
 # %% ../nbs/03_generator.ipynb #c017
+def check_ws(ws:Tensor, # (B, num_ws, w_dim) W+ codes
+             num_ws:int, w_dim:int, # the generator's W+ shape
+            )->Tensor: # ws
+    "Refuse W+ codes of another shape than the generator's, saying when they were made for a different generator."
+    if ws.ndim == 3 and tuple(ws.shape[1:]) == (num_ws, w_dim): return ws
+    msg = f"expected ws of shape (B, {num_ws}, {w_dim}), got {tuple(ws.shape)}"
+    if ws.ndim == 3: msg += (f": codes with num_ws={ws.shape[1]}, w_dim={ws.shape[2]} were made for a different generator than this one "
+                             f"(num_ws={num_ws}, w_dim={w_dim}), e.g. a run checkpoint or latents of another; pass the matching --generator")
+    raise ValueError(msg)
+
 class TriPlaneGenerator(nn.Module):
     "A tiny EG3D/PanoHead-shaped tri-plane generator."
     def __init__(self, z_dim:int=Z_DIM, # latent width
@@ -218,8 +229,7 @@ class TriPlaneGenerator(nn.Module):
                  )->dict: # image (B,3,64,64), image_raw (B,3,r,r), image_depth, image_mask (B,1,r,r), features_raw, triplanes
         "Render W+ codes at cameras: tri-plane, volume rendering, super-resolution."
         c = check_cameras(c)
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"expected ws of shape (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        check_ws(ws, self.num_ws, self.w_dim)
         if len(c) != len(ws): raise ValueError(f"got {len(ws)} style codes but {len(c)} camera vectors; pass one camera per sample")
         planes = self.triplanes(ws) if planes is None else planes
         r = render_field(self.field(planes), c.to(ws), neural_rendering_resolution or self.neural_rendering_resolution,
@@ -387,9 +397,61 @@ def save_generator(G:TriPlaneGenerator, # the generator
     (folder / 'config.json').write_text(json.dumps(dict(G.config, **({'meta': meta} if meta else {})), indent=1))
     return folder
 
+MAX_PARAMS = 2_000_000_000   # the most parameters (and buffers) a generator config may describe: 8 GB of fp32 weights
+_LIMITS = dict(z_dim=(1, 4096), w_dim=(1, 4096), channels=(1, 4096), plane_channels=(1, 1024), features=(3, 1024),
+               sr_channels=(1, 4096), neural_rendering_resolution=(1, 1024), n_samples=(1, 1024))   # TriPlaneGenerator's settings, (min, max)
+_JSON = {list: 'array', str: 'string', int: 'number', float: 'number', bool: 'boolean', type(None): 'null'}
+
+def param_count(build, # callable without arguments that builds a module
+               )->int: # the module's parameters and buffers
+    "The size of the module `build()` makes, built on the `meta` device: nothing is allocated."
+    with torch.device('meta'): m = build()
+    return sum(t.numel() for t in (*m.parameters(), *m.buffers()))
+
+def check_size(build, # callable without arguments that builds the model
+               where, # the config file, for the messages
+               what:str='generator', # what the config describes
+              )->None:
+    "Refuse a config whose model cannot be built or has more than `MAX_PARAMS` parameters, before anything is allocated."
+    try: n = param_count(build)
+    except Exception as e: raise ValueError(f"{where} does not describe a {what} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if n > MAX_PARAMS:
+        raise ValueError(f"{where} describes a {what} of {n:.3g} parameters, more than the {MAX_PARAMS:.0e} a config may ask for: "
+                         "the config is damaged or not meant for this loader")
+
+def check_weights(sd:dict, # name -> tensor, as read from the weights file
+                  where, # the weights file, for the message
+                 )->dict: # sd
+    "Refuse weights that hold NaN or infinite values, naming the file and the tensor."
+    for k, v in sd.items():
+        if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
+            n = [f"{int(m)} {kind} values" for m, kind in ((v.isnan().sum(), 'NaN'), (v.isinf().sum(), 'infinite')) if m]
+            raise ValueError(f"{where} is damaged: {k} holds {' and '.join(n)}; restore the file or save the generator again")
+    return sd
+
+def _int_in(v, lo:int, hi:int)->bool: return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+def generator_config(cfg, # the parsed config.json
+                     where, # the config file, for the messages
+                    )->dict: # TriPlaneGenerator keyword arguments
+    "Check a TriPlaneGenerator config before anything is built: a JSON object of known keys, integers within bounds, a sane size."
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where} must hold a JSON object of TriPlaneGenerator settings (written by save_generator), got a JSON {_JSON.get(type(cfg), type(cfg).__name__)}")
+    cfg = {k: v for k, v in cfg.items() if k != 'meta'}
+    if unknown := sorted(set(cfg) - set(_LIMITS)):
+        raise ValueError(f"{where} does not describe a TriPlaneGenerator: unknown keys {', '.join(map(repr, unknown))} (known: {', '.join(_LIMITS)})")
+    for k, v in cfg.items():
+        lo, hi = _LIMITS[k]
+        if k == 'channels':
+            if not (isinstance(v, list) and 1 <= len(v) <= 8 and all(_int_in(x, lo, hi) for x in v)):
+                raise ValueError(f"{where}: channels must be a list of 1 to 8 integers in [{lo}, {hi}], got {reprlib.repr(v)}")
+        elif not _int_in(v, lo, hi): raise ValueError(f"{where}: {k} must be an integer in [{lo}, {hi}], got {reprlib.repr(v)}")
+    check_size(lambda: TriPlaneGenerator(**cfg), where, 'TriPlaneGenerator')
+    return cfg
+
 def load_generator(path=None, # a folder saved by save_generator; None for the shipped TinyHeads generator
                   )->TriPlaneGenerator: # the generator, in eval mode
-    "Load a generator from safetensors + JSON, offline, without unpickling."
+    "Load a generator from safetensors + JSON, offline, without unpickling; the config is checked before the model is built."
     from safetensors.torch import load_file
     folder = Path(path) if path is not None else GENERATOR_DIR
     wf, cf = folder / 'model.safetensors', folder / 'config.json'
@@ -397,11 +459,10 @@ def load_generator(path=None, # a folder saved by save_generator; None for the s
         if not f.exists(): raise FileNotFoundError(f"no generator at {folder}: expected {wf.name} and {cf.name} (written by save_generator); missing {f}")
     try: cfg = json.loads(cf.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{cf} is not valid JSON: {e}") from None
-    cfg.pop('meta', None)
-    try: G = TriPlaneGenerator(**cfg)
-    except TypeError as e: raise ValueError(f"{cf} does not describe a TriPlaneGenerator: {e}") from None
+    G = TriPlaneGenerator(**generator_config(cfg, cf))
     try: sd = load_file(str(wf))
     except Exception as e: raise ValueError(f"{wf} is not a readable safetensors file: {e}") from None
+    check_weights(sd, wf)
     try: G.load_state_dict(sd)
-    except RuntimeError as e: raise ValueError(f"{wf} does not match the config in {cf}: {e}") from None
+    except RuntimeError as e: raise ValueError(f"{wf} does not match the config in {cf}: {str(e).splitlines()[0]}") from None
     return G.eval()

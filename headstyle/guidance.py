@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_sds.ipynb #c004
 from __future__ import annotations
-import math
+import math, numbers
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'check_tensor', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
+__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'check_tensor', 'check_steps', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
 
 # %% ../nbs/05_sds.ipynb #c007
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -48,10 +48,13 @@ def sds_weight(a:Tensor, # (B,) abar_t
     return fs[kind](a)
 
 # %% ../nbs/05_sds.ipynb #c017
+def _real(v)->bool: return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+def _integer(v)->bool: return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
 @dataclass
 class GuideConfig:
     "Settings of a score-distillation guide; the defaults are the paper's single-view settings."
-    prompt:str = ''                  # target prompt y
+    prompt:str|None = None           # target prompt y; None: pass `prompt=` to each query
     negative_prompt:str = ''         # prompt of the unconditional branch (the paper: empty)
     guidance_scale:float = 7.5       # classifier-free guidance scale s
     num_inference_steps:int = 50     # DDIM steps defining the timestep grid
@@ -66,9 +69,20 @@ class GuideConfig:
     grad_clamp:float = 1.            # then clamped to [-grad_clamp, grad_clamp]
 
     def __post_init__(self):
+        bad = lambda k, what: ValueError(f"GuideConfig.{k} must be {what}, got {getattr(self, k)!r}")
+        if self.prompt is not None and not (isinstance(self.prompt, str) and self.prompt.strip()):
+            raise bad('prompt', "a non-empty target prompt (e.g. 'a werewolf'), or None to pass prompt= to each query")
+        if not isinstance(self.negative_prompt, str): raise bad('negative_prompt', "a string ('' for the plain unconditional branch)")
+        for k in ('num_inference_steps', 'min_step', 'max_step'):
+            if not _integer(getattr(self, k)): raise bad(k, 'an integer')
         if not 0 <= self.min_step <= self.max_step < self.num_inference_steps:
             raise ValueError(f"need 0 <= min_step <= max_step < num_inference_steps, got "
                              f"{self.min_step}, {self.max_step}, {self.num_inference_steps}")
+        for k in ('guidance_scale', 'conditioning_scale'):
+            if not (_real(getattr(self, k)) and getattr(self, k) >= 0): raise bad(k, 'a finite number >= 0')
+        for k in ('grad_scale', 'grad_clamp'):
+            if not (_real(getattr(self, k)) and getattr(self, k) > 0): raise bad(k, 'a finite number > 0')
+        if not isinstance(self.sample_posterior, bool): raise bad('sample_posterior', 'True or False')
         if self.rule not in ('ld', 'sds', 'sds-authors'): raise ValueError(f"rule must be 'ld', 'sds' or 'sds-authors', got {self.rule!r}")
         if self.abar_index not in ('timestep', 'step'):
             raise ValueError(f"abar_index must be 'timestep' or 'step', got {self.abar_index!r}")
@@ -198,50 +212,77 @@ def check_tensor(x, # the value to check
                  lo:float|None=None, hi:float|None=None, # expected value range; None: not checked
                  tol:float=0.25, # how far outside [lo, hi] values may go
                  hint:str='', # what to do, appended to a range error
+                 finite:bool=True, # refuse NaN and inf values
                 )->None:
-    "Raise a `ValueError` naming `name` unless `x` is a float (B, C, H, W) tensor with the given channels, batch and range."
+    "Raise a `ValueError` naming `name` unless `x` is a float (B, C, H, W) tensor with the given channels, batch and range, and finite."
     what = f"a float tensor (B, {channels or 'C'}, H, W)"
     if not torch.is_tensor(x): raise ValueError(f"{name} must be {what}, got {type(x).__name__}")
     if not x.is_floating_point(): raise ValueError(f"{name} must be {what}, got dtype {x.dtype}")
     if x.ndim != 4 or (channels and x.shape[1] != channels): raise ValueError(f"{name} must be {what}, got shape {tuple(x.shape)}")
     if batch is not None and len(x) != batch: raise ValueError(f"{name} has {len(x)} items for a batch of {batch}")
-    if lo is None or x.device.type == 'meta' or not x.numel(): return
-    with torch.no_grad(): a, b = x.min().item(), x.max().item()
+    if (lo is None and not finite) or x.device.type == 'meta' or not x.numel(): return
+    with torch.no_grad():
+        stats = ([torch.isfinite(x).all().float()] if finite else []) + ([x.min().float(), x.max().float()] if lo is not None else [])
+        stats = torch.stack(stats).tolist()                        # one read-back for all the value checks
+        if finite and not stats[0]:
+            n = int((~torch.isfinite(x)).sum())
+            raise ValueError(f"{name} holds {n} non-finite values (NaN or inf) out of {x.numel()}; pass finite values")
+    if lo is None: return
+    a, b = stats[-2:]
     if a < lo - tol or b > hi + tol:
         raise ValueError(f"{name} must be in [{lo:g}, {hi:g}], got values in [{a:.4g}, {b:.4g}]" + (f" ({hint})" if hint else ''))
+
+# %% ../nbs/05_sds.ipynb #c031d
+def check_steps(step, # int or (B,) or (1,) integer step indices
+                batch:int, # B
+                n:int, # number of DDIM steps: valid indices are 0 .. n - 1
+               )->Tensor: # (B,) long step indices, on the CPU
+    "Step indices of a query, refused with a `ValueError` unless they are integers in [0, n) and one or B of them."
+    s = torch.as_tensor(step)
+    if s.is_floating_point() or s.is_complex() or s.dtype == torch.bool:
+        raise ValueError(f"step must hold integer DDIM step indices in [0, {n - 1}], got dtype {s.dtype}")
+    s = s.reshape(-1).long().cpu()
+    if len(s) not in (1, batch): raise ValueError(f"step: got {len(s)} step indices for a batch of {batch}; pass one, or one per sample")
+    if ((s < 0) | (s >= n)).any():
+        got = s.tolist() if len(s) <= 8 else f"values in [{s.min().item()}, {s.max().item()}]"
+        raise ValueError(f"step must be a DDIM step index in [0, {n - 1}] (0: the noisiest of the {n} steps), got {got}")
+    return s.expand(batch)
 
 # %% ../nbs/05_sds.ipynb #c029
 @patch
 def __call__(self:Guide, images:Tensor|None=None, # (B, 3, H, W) renders in [-1, 1]; or pass `latents`
              control:Tensor|None=None, # (B, 3, H, W) ControlNet images in [0, 1]
-             prompt:str|list|None=None, # target prompt(s); None: the config's
+             prompt:str|list|None=None, # target prompt(s); None: the config's (if it has none, the empty prompt)
              latents:Tensor|None=None, # (B, 4, h, w) scaled latents instead of images
              step:Tensor|int|None=None, # (B,) step indices; None: drawn from the range
              noise:Tensor|None=None, # (B, 4, h, w) eps; None: drawn
              generator:torch.Generator|None=None, # seeds the posterior sample, the step and the noise
              decode:bool=True, # also decode Tweedie's estimate to an image
+             check_finite:bool=True, # refuse NaN/inf images, latents and controls; False: let them through (a trainer that skips such steps)
             )->GuideOutput:
     "One score-distillation query: encode, noise at a DDIM step, one guided denoiser step."
     c = self.config
     if latents is None:
         if images is None: raise ValueError("pass images (B, 3, H, W) in [-1, 1] or latents (B, 4, h, w)")
-        check_tensor(images, 'images', 3, lo=-1, hi=1, hint='images are expected in [-1, 1]: x / 127.5 - 1 maps 0-255 to it')
+        check_tensor(images, 'images', 3, lo=-1, hi=1, hint='images are expected in [-1, 1]: x / 127.5 - 1 maps 0-255 to it',
+                     finite=check_finite)
         latents = self.encode(images, generator)
-    else: check_tensor(latents, 'latents', self.vae.config.latent_channels)
+    else: check_tensor(latents, 'latents', self.vae.config.latent_channels, finite=check_finite)
     B = len(latents)
-    if control is not None: check_tensor(control, 'control', 3, B, lo=0, hi=1, hint='ControlNet images are expected in [0, 1]')
+    if control is not None:
+        check_tensor(control, 'control', 3, B, lo=0, hi=1, hint='ControlNet images are expected in [0, 1]', finite=check_finite)
     if prompt is not None and not isinstance(prompt, str) and len(prompt) != B:
         raise ValueError(f"prompt: got {len(prompt)} prompts for a batch of {B}; pass one string, or one prompt per image")
     if step is None: step, t = self.sample_steps(B, generator)
     else:
-        step = torch.as_tensor(step).long().reshape(-1).expand(B)
+        step = check_steps(step, B, len(self.timesteps))
         t = self.timesteps[step]
     if noise is None:
         dev = generator.device if generator is not None else latents.device
         noise = torch.randn(latents.shape, generator=generator, device=dev).to(latents)
     a = abar(self.alphas_cumprod, t).to(latents.device)
     noisy = _bc(a.sqrt(), latents) * latents.detach().float() + _bc((1 - a).sqrt(), latents) * noise
-    prompts = [prompt or c.prompt] * B if prompt is None or isinstance(prompt, str) else list(prompt)
+    prompts = [prompt or c.prompt or ''] * B if prompt is None or isinstance(prompt, str) else list(prompt)
     with torch.no_grad():
         eps_u, eps_c = self.predict(noisy, t, self.embed(prompts), self.embed([c.negative_prompt] * B), control)
         cfg = c.guidance_scale * (eps_c - eps_u)
@@ -492,18 +533,26 @@ def match_channel_stats(x:Tensor, # (B, C, H, W) tensor to adjust
     sx, mx = torch.std_mean(x.flatten(2), -1, keepdim=True)
     return ((x.flatten(2) - mx) / (sx + eps) * s + m).reshape(x.shape)
 
-def _check_weights(score:Tensor, weights)->None:
-    if score.ndim != 4: raise ValueError(f"expected a score of shape (B, C, H, W), got {tuple(score.shape)}")
-    if len(weights) != score.shape[1]:
-        raise ValueError(f"need one weight per channel: {len(weights)} weights for {score.shape[1]} channels")
+def _check_weights(score:Tensor, weights, match_stats:bool=True)->list[float]:
+    "The weights as floats, after checking them and the score's shape; a `ValueError` otherwise."
+    if not torch.is_tensor(score) or score.ndim != 4:
+        raise ValueError(f"expected a score of shape (B, C, H, W), got {tuple(score.shape) if torch.is_tensor(score) else type(score).__name__}")
+    try: w = [float(v) for v in weights]
+    except (TypeError, ValueError): raise ValueError(f"weights must be a sequence of {score.shape[1]} numbers, one per channel, got {weights!r}") from None
+    if len(w) != score.shape[1]:
+        raise ValueError(f"need one weight per channel: {len(w)} weights for {score.shape[1]} channels")
+    if not all(map(math.isfinite, w)): raise ValueError(f"weights must be finite numbers, got {tuple(w)}")
+    if match_stats and score.shape[-2] * score.shape[-1] < 2:
+        raise ValueError(f"a score of spatial size {score.shape[-2]}x{score.shape[-1]} cannot be rank-weighted with match_stats: "
+                         "a channel's std needs at least 2 values; pass a larger score or match_stats=False")
+    return w
 
 def rank_weight_svd(score:Tensor, # (B, C, H, W) latent score
                     weights=RANK_WEIGHTS, # C weights, for the singular values in decreasing order
                     match_stats:bool=True, # restore each channel's mean and std
                    )->Tensor: # (B, C, H, W)
     "Rank weighting by definition, one SVD per sample (the reference for `rank_weight`)."
-    _check_weights(score, weights)
-    w = torch.tensor(weights, dtype=score.dtype, device=score.device)
+    w = torch.tensor(_check_weights(score, weights, match_stats), dtype=score.dtype, device=score.device)
     out = []
     for A in score:
         U, S, Vh = torch.linalg.svd(A.flatten(1), full_matrices=False)
@@ -518,12 +567,12 @@ def rank_weight(score:Tensor, # (B, C, H, W) latent score
                 eps:float=1e-8, # guards constant channels
                )->Tensor: # (B, C, H, W)
     "Reweight the singular values of each sample's (C, H*W) score, batched through the C x C Gram matrix."
-    _check_weights(score, weights)
+    w = _check_weights(score, weights, match_stats)
     A = score.flatten(2)                                                   # (B, C, n)
     Ad = A.double()
     G = Ad @ Ad.mT                                                         # (B, C, C) = U S^2 U^T
     U = torch.linalg.eigh(G)[1]                                            # eigenvalues ascending
-    P = (U * torch.tensor(weights[::-1], dtype=torch.float64, device=score.device)) @ U.mT   # U W U^T
+    P = (U * torch.tensor(w[::-1], dtype=torch.float64, device=score.device)) @ U.mT   # U W U^T
     if not match_stats: return (P.to(A.dtype) @ A).reshape(score.shape)
     n, m = A.shape[-1], Ad.mean(-1, keepdim=True)                          # (B, C, 1) channel means
     Gc = G - n * m @ m.mT                                                  # centred Gram: (n - 1) x covariance

@@ -17,8 +17,8 @@ from .generator import ASSETS
 __all__ = ['GUIDES', 'judge_data', 'make_tiny_clip', 'clip_embed_images', 'clip_embed_texts', 'style_prompt_table',
            'train_tiny_clip', 'style_retrieval', 'TinyID', 'to_id_input', 'arcface_logits', 'train_tiny_id',
            'export_id_onnx', 'load_id_model', 'id_embed', 'roc_auc', 'verification_auc', 'tiny_clip_image_processor',
-           'load_tiny_clip', 'train_judges', 'load_guide_clip', 'load_guide_id', 'frechet_distance', 'style_judgement',
-           'sample_foreground', 'prior_samples', 'grid_consistency', 'push_left', 'judge_prior']
+           'load_tiny_clip', 'train_judges', 'load_guide_clip', 'load_guide_id', 'check_features', 'frechet_distance',
+           'style_judgement', 'sample_foreground', 'prior_samples', 'grid_consistency', 'push_left', 'judge_prior']
 
 # %% ../nbs/04b_judges.ipynb #c007
 def judge_data(n_ids:int, # identities
@@ -157,13 +157,25 @@ def export_id_onnx(net:TinyID, path)->Path:
                           dynamic_axes={'input.1': {0: 'batch'}, 'embedding': {0: 'batch'}}, dynamo=False)
     return path
 
+def _first_line(e:BaseException, n:int=160)->str:
+    "The first line of an exception's message (its type when it has none), at most `n` characters."
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:n]
+
 def load_id_model(path=None, # an ONNX recogniser; default: the shipped tinyid.onnx
                  ):
     "An insightface ArcFace-style recogniser (tiny ID by default, or e.g. buffalo_l's w600k_r50.onnx)."
     from insightface.model_zoo import model_zoo
     path = Path(path) if path is not None else ASSETS/'tinyid.onnx'
     if not path.exists(): raise FileNotFoundError(f"no ONNX identity model at {path}; train one with headstyle.judges.train_tiny_id and export_id_onnx")
-    return model_zoo.get_model(str(path), providers=['CPUExecutionProvider'])
+    if path.is_dir(): raise ValueError(f"{path} is a folder: expected an ONNX identity model file (.onnx), e.g. buffalo_l's w600k_r50.onnx")
+    try: m, why = model_zoo.get_model(str(path), providers=['CPUExecutionProvider']), 'not an .onnx file, or not a model insightface serves'
+    except Exception as e: m, why = None, _first_line(e)
+    if getattr(m, 'taskname', None) != 'recognition':
+        why = why if m is None else f"insightface serves it as {getattr(m, 'taskname', type(m).__name__)}"
+        raise ValueError(f"{path} is not an ONNX identity model ({why}): expected an ArcFace-style recogniser .onnx "
+                         "(e.g. buffalo_l's w600k_r50.onnx); check the path or download the file again")
+    return m
 
 def id_embed(model, images:Tensor, # (B, 3, H, W) renders in [-1, 1]
             )->Tensor: # (B, D) unit embeddings
@@ -207,7 +219,9 @@ def load_tiny_clip(folder=None, # a folder written by save_pretrained; default: 
     from transformers import CLIPModel, CLIPTokenizer
     folder = Path(folder) if folder is not None else ASSETS/'tinyclip'
     if not (folder/'config.json').exists(): raise FileNotFoundError(f"no CLIP model at {folder} (config.json missing)")
-    return CLIPModel.from_pretrained(folder, local_files_only=True).eval(), CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+    try: return CLIPModel.from_pretrained(folder, local_files_only=True).eval(), CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as e:
+        raise ValueError(f"CLIP folder {folder} is unreadable ({_first_line(e)}): expected a transformers CLIP saved with save_pretrained; write it again") from None
 
 def train_judges(out, # output folder (the package ships them in headstyle/assets)
                  n_ids:int=300, views:int=10, held_ids:int=60, # training and held-out identities, renders per identity
@@ -247,7 +261,14 @@ def load_guide_id(path=None, # TinyID weights (.safetensors); default: the basel
     from safetensors.torch import load_file
     path = Path(path) if path is not None else GUIDES/'tinyid.safetensors'
     if not path.exists(): raise FileNotFoundError(f"no guide identity encoder at {path}; train it with experiments/baselines/train_guides.py")
-    net = TinyID(); net.load_state_dict(load_file(str(path)))
+    if path.is_dir(): raise ValueError(f"{path} is a folder: expected a TinyID weights file (.safetensors)")
+    try: weights = load_file(str(path))
+    except Exception as e:
+        raise ValueError(f"{path} is not a safetensors file ({_first_line(e)}): expected TinyID weights (.safetensors), as experiments/baselines/train_guides.py writes them") from None
+    net = TinyID()
+    try: net.load_state_dict(weights)
+    except RuntimeError as e:
+        raise ValueError(f"{path} holds no TinyID weights ({_first_line(e, 100)}): pass the .safetensors that experiments/baselines/train_guides.py writes") from None
     return net.eval().requires_grad_(False)
 
 # %% ../nbs/04b_judges.ipynb #c031
@@ -256,12 +277,19 @@ def _psd_sqrt(m:Tensor)->Tensor:
     e, v = torch.linalg.eigh(m)
     return (v * e.clamp_min(0).sqrt()) @ v.T
 
+def check_features(*sets:Tensor)->None:
+    "Refuse feature sets that hold NaN or inf: a distance between them would be NaN."
+    for k, f in enumerate(sets):
+        if not torch.isfinite(f).all():
+            raise ValueError(f"feature set {k + 1} holds {(~torch.isfinite(f)).sum().item()} NaN or inf values: the images or the network they came from are damaged")
+
 def frechet_distance(a:Tensor, # (N, D) features of one set
                      b:Tensor, # (M, D) features of the other
                     )->float:
     "Fréchet distance between Gaussians fitted to two feature sets (FID when the features are an Inception's)."
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"expected two feature sets (N, D) and (M, D) with N, M >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
+    check_features(a, b)
     a, b = a.double(), b.double()
     ma, mb = a.mean(0), b.mean(0)
     ca, cb = torch.cov(a.T), torch.cov(b.T)

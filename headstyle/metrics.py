@@ -12,11 +12,12 @@ from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
 from .judges import id_embed
 
 # %% auto #0
-__all__ = ['SOURCE_PROMPT', 'CLIPSCORE_W', 'generator_views', 'check_views', 'view_embeddings', 'identity_similarity',
-           'pairwise_distance', 'identity_diversity', 'identity_levels', 'mirror_error', 'style_share', 'head_numbers',
-           'clip_pixels', 'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings',
-           'clip_text_embeddings', 'fid_features', 'kid', 'prompt_style', 'cache_folder', 'true_renders',
-           'load_image_folder', 'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth']
+__all__ = ['IMAGE_RANGE_SLACK', 'SOURCE_PROMPT', 'CLIPSCORE_W', 'generator_views', 'check_views', 'check_finite', 'check_images',
+           'view_embeddings', 'identity_similarity', 'pairwise_distance', 'identity_diversity', 'identity_levels',
+           'mirror_error', 'style_share', 'head_numbers', 'clip_pixels', 'find_recognizer', 'inception_features',
+           'Judges', 'clip_image_embeddings', 'clip_text_embeddings', 'fid_features', 'kid', 'prompt_styles',
+           'reference_style', 'prompt_style', 'cache_folder', 'true_renders', 'load_image_folder', 'clip_cosines',
+           'clip_score', 'generator_renders', 'delta_depth']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -36,8 +37,25 @@ def generator_views(G, # a generator with PanoHead's interface
 # %% ../nbs/11_metrics.ipynb #c007
 def check_views(x:Tensor, name:str='views')->Tensor:
     "Check a (V, N, 3, H, W) stack of renders."
-    if not torch.is_tensor(x) or x.ndim != 5 or x.shape[2] != 3:
-        raise ValueError(f"{name}: expected renders of shape (V views, N identities, 3, H, W), got {tuple(getattr(x, 'shape', ()))}")
+    if not torch.is_tensor(x) or x.ndim != 5 or x.shape[2] != 3 or 0 in x.shape:
+        raise ValueError(f"{name}: expected renders of shape (V views, N identities, 3, H, W), none of them 0, got {tuple(getattr(x, 'shape', ()))}")
+    return x
+
+def check_finite(x:Tensor, name:str='images')->Tensor:
+    "Refuse a tensor that holds NaN or inf."
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} hold {(~torch.isfinite(x)).sum().item()} NaN or inf values: the model or file they came from is probably damaged")
+    return x
+
+IMAGE_RANGE_SLACK = 0.05   # how far past [-1, 1] an image may stray (resampling overshoot) before it is refused
+
+def check_images(x:Tensor, name:str='images')->Tensor:
+    "Check a non-empty (B, 3, H, W) batch of finite images in [-1, 1]: cheap, and it catches 0-255 images."
+    if not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != 3 or 0 in x.shape:
+        raise ValueError(f"{name}: expected a batch of images (B, 3, H, W), none of them 0, got {tuple(getattr(x, 'shape', ()))}")
+    lo, hi = torch.aminmax(check_finite(x, name).float())
+    if lo < -1 - IMAGE_RANGE_SLACK or hi > 1 + IMAGE_RANGE_SLACK:
+        raise ValueError(f"{name}: expected values in [-1, 1], got {lo.item():.4g} to {hi.item():.4g}; map 0-255 images with x / 127.5 - 1")
     return x
 
 def view_embeddings(model, # an insightface recognizer (`headstyle.judges.load_id_model`)
@@ -45,7 +63,8 @@ def view_embeddings(model, # an insightface recognizer (`headstyle.judges.load_i
                    )->Tensor: # (V, N, D) unit identity embeddings
     "Identity embeddings of a stack of renders."
     V, N = check_views(x).shape[:2]
-    return id_embed(model, x.flatten(0, 1)).reshape(V, N, -1)
+    return id_embed(model, check_finite(x, 'renders').flatten(0, 1)).reshape(V, N, -1)
+
 
 # %% ../nbs/11_metrics.ipynb #c009
 def identity_similarity(model, # an insightface recognizer
@@ -62,6 +81,7 @@ def pairwise_distance(emb:Tensor, # (N, D) unit embeddings, N >= 2
                      )->Tensor: # scalar
     "Mean of 1 - cos over all pairs."
     if len(emb) < 2: raise ValueError(f"diversity compares samples: need at least 2 identities, got {len(emb)}")
+    check_finite(emb, 'embeddings')
     i, j = torch.triu_indices(len(emb), len(emb), 1)
     return (1 - (emb[i] * emb[j]).sum(-1)).clamp_min(0).mean()
 
@@ -99,13 +119,16 @@ def mirror_error(G, # a generator with PanoHead's interface
 def style_share(clip, tokenizer, # the tiny CLIP judge and its tokenizer (`headstyle.judges.load_tiny_clip`)
                 views:Tensor, # (V, N, 3, H, W) renders in [-1, 1]
                 prompt:str, # the target prompt
+                style:str|None=None, # the style to count; None: the one whose canonical prompt the judge finds closest to `prompt`
                )->tuple[str, float]: # the style the prompt means, share of views judged that style
     "The style a prompt means, and the share of views the tiny CLIP judges to be in it."
     from headstyle.judges import clip_embed_texts, style_judgement
-    from headstyle.world import STYLES, STYLE_NAMES
+    from headstyle.world import STYLES, STYLE_NAMES, check_style
     views = check_views(views)
-    t = clip_embed_texts(clip, tokenizer, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
-    style = STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
+    if style is None:
+        t = clip_embed_texts(clip, tokenizer, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
+        style = STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
+    else: check_style(style)
     judged = style_judgement(clip, tokenizer, views.flatten(0, 1))
     return style, judged.count(style) / len(judged)
 
@@ -123,7 +146,7 @@ def head_numbers(recognizer, # identity encoder (`headstyle.judges.load_id_model
 
 # %% ../nbs/11_metrics.ipynb #m002
 from dataclasses import dataclass, field
-import json
+import json, re
 from pathlib import Path
 from tqdm.auto import tqdm
 
@@ -159,14 +182,15 @@ def _check_files(folder:Path, names, what:str)->Path:
 def find_recognizer(path, # an ONNX file, or a folder of ONNX files (e.g. insightface's buffalo_l)
                    ):
     "The insightface recognition model in `path`."
-    from headstyle.judges import load_id_model
+    from headstyle.judges import load_id_model, _first_line
     path = Path(path)
     if path.is_file() or path.suffix == '.onnx': return load_id_model(path)
     files = sorted(path.glob('*.onnx')) if path.is_dir() else []
     if not files: raise FileNotFoundError(f"no ArcFace ONNX model at {path} (expected an .onnx file or a folder holding one)")
     from insightface.model_zoo import model_zoo
     for f in files:
-        m = model_zoo.get_model(str(f), providers=['CPUExecutionProvider'])
+        try: m = model_zoo.get_model(str(f), providers=['CPUExecutionProvider'])
+        except Exception as e: raise ValueError(f"{f} is not a readable ONNX model ({_first_line(e)}): download it again or remove it from {path}") from None
         if getattr(m, 'taskname', None) == 'recognition': return m
     raise FileNotFoundError(f"none of the ONNX files in {path} is a recognition model ({', '.join(f.name for f in files)})")
 
@@ -176,9 +200,13 @@ def inception_features(path, # a TorchScript file: model(x in 0-255, return_feat
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"no Inception TorchScript file at {path}")
     import warnings
+    from headstyle.judges import _first_line
     with warnings.catch_warnings():      # TorchScript is deprecated in torch 2.10+, but it is the format these weights ship in
         warnings.simplefilter('ignore', DeprecationWarning)
-        net = torch.jit.load(str(path), map_location='cpu').eval()
+        try: net = torch.jit.load(str(path), map_location='cpu').eval()
+        except Exception as e:
+            raise ValueError(f"{path} is not a TorchScript file ({_first_line(e, 100)}): expected a TorchScript Inception such as "
+                             "StyleGAN2-ADA's inception-2015-12-05.pt; download it again, or leave it out to use CLIP features") from None
     def features(x:Tensor)->Tensor: # (B, 3, H, W) in [-1, 1] -> (B, D)
         p = next(iter(net.parameters()), None)
         x = ((x.float() + 1) * 127.5).clamp(0, 255)
@@ -214,12 +242,15 @@ class Judges:
                     )->Judges:
         "Judges from local files; nothing is downloaded."
         from transformers import CLIPModel, CLIPProcessor
+        from headstyle.judges import _first_line
         folder = _check_files(clip, ['config.json', 'preprocessor_config.json'], 'CLIP')
         if not any((folder/n).exists() for n in ('tokenizer.json', 'vocab.json')): raise FileNotFoundError(f"CLIP folder {folder} lacks tokenizer.json (or vocab.json)")
-        model = CLIPModel.from_pretrained(folder, local_files_only=True).eval()
-        proc = CLIPProcessor.from_pretrained(folder, local_files_only=True)
+        rec = find_recognizer(arcface)               # the quick checks first: a bad file is named before CLIP loads
         feats = inception_features(inception) if inception is not None else None
-        return cls(model, proc, find_recognizer(arcface), feats,
+        try: model, proc = CLIPModel.from_pretrained(folder, local_files_only=True).eval(), CLIPProcessor.from_pretrained(folder, local_files_only=True)
+        except Exception as e:
+            raise ValueError(f"CLIP folder {folder} is unreadable ({_first_line(e)}): expected a transformers CLIP saved with save_pretrained; download it again") from None
+        return cls(model, proc, rec, feats,
                    dict(clip=str(clip), arcface=str(arcface), features=str(inception) if inception else 'CLIP image embeddings'))
 
     @classmethod
@@ -239,6 +270,7 @@ def clip_image_embeddings(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1
                           batch:int=64)->Tensor: # (B, D) unit embeddings
     "Unit CLIP image embeddings, through the processor's preprocessing."
     from headstyle.judges import _projected
+    check_images(images)
     p = next(judges.clip.parameters())
     out = [_projected(judges.clip.get_image_features(pixel_values=clip_pixels(judges.processor, images[s:s + batch]).to(p)))
            for s in range(0, len(images), batch)]
@@ -248,6 +280,7 @@ def clip_image_embeddings(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1
 def clip_text_embeddings(judges:Judges, prompts:list[str])->Tensor: # (P, D) unit embeddings
     "Unit CLIP text embeddings of prompts."
     from headstyle.judges import _projected
+    if isinstance(prompts, str) or not len(prompts): raise ValueError(f"expected a list of prompts, got {prompts!r}")
     tok = judges.tokenizer
     t = tok(list(prompts), padding='max_length', max_length=tok.model_max_length, truncation=True, return_tensors='pt')
     dev = next(judges.clip.parameters()).device
@@ -257,12 +290,13 @@ def fid_features(judges:Judges, images:Tensor, # (B, 3, H, W) in [-1, 1]
                  batch:int=64, progress:bool=False)->Tensor: # (B, D)
     "The features FID and KID compare: the judges' feature extractor, or unit CLIP image embeddings."
     net = judges.feature_net or (lambda x: clip_image_embeddings(judges, x, batch))
+    check_images(images)
     with torch.no_grad():
         return torch.cat([net(images[s:s + batch]).float().cpu() for s in
                           tqdm(range(0, len(images), batch), desc='FID features', leave=False, disable=not progress)])
 
 # %% ../nbs/11_metrics.ipynb #m011
-from .judges import frechet_distance
+from .judges import frechet_distance, check_features
 
 def kid(a:Tensor, # (N, D) features of one set
         b:Tensor, # (M, D) features of the other
@@ -273,6 +307,7 @@ def kid(a:Tensor, # (N, D) features of one set
     "Kernel Inception distance: unbiased MMD² with the kernel (x·y/d + 1)³ over random subsets."
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"expected two feature sets (N, D) and (M, D) with N, M >= 2, got {tuple(a.shape)} and {tuple(b.shape)}")
+    check_features(a, b)
     a, b = a.double(), b.double()
     m, d = min(len(a), len(b), subset_size), a.shape[1]
     g = torch.Generator().manual_seed(seed)
@@ -286,11 +321,27 @@ def kid(a:Tensor, # (N, D) features of one set
     return dict(mean=v.mean().item(), std=v.std().item() if len(v) > 1 else 0.)
 
 # %% ../nbs/11_metrics.ipynb #m021
-def prompt_style(judges:Judges, prompt:str)->str:
-    "The TinyHeads style whose canonical prompt the CLIP judge finds closest to `prompt`."
+def _words(text:str)->str: return ' '.join(re.findall(r'[a-z0-9]+', str(text).lower()))
+
+def prompt_styles(prompt:str)->list[str]:
+    "The TinyHeads styles a prompt names: by the style's name as a word, or by containing one of the style's prompts."
     from headstyle.world import STYLES, STYLE_NAMES
-    t = clip_text_embeddings(judges, [prompt] + [STYLES[s][0] for s in STYLE_NAMES])
-    return STYLE_NAMES[(t[1:] @ t[0]).argmax().item()]
+    text = f' {_words(prompt)} '
+    return [s for s in STYLE_NAMES if any(f' {_words(p)} ' in text for p in (s, STYLES[s][0], *STYLES[s][1]))]
+
+def reference_style(prompt:str)->str:
+    "The one TinyHeads style `prompt` names: whose true renders are its reference set. Any other prompt is refused."
+    from headstyle.world import STYLES, STYLE_NAMES
+    if len(named := prompt_styles(prompt)) != 1:
+        raise ValueError(f"prompt {prompt!r} names {' and '.join(named) if named else 'no'} TinyHeads style{'s' if named else ''}: "
+                         f"without a reference folder it must name exactly one of {', '.join(STYLE_NAMES)} (e.g. {STYLES['werewolf'][0]!r}); "
+                         "pass --reference FOLDER to grade against your own images")
+    return named[0]
+
+def prompt_style(judges, # unused: kept for callers written when a CLIP judge guessed the style
+                 prompt:str)->str:
+    "The TinyHeads style `prompt` names (`reference_style`); a prompt naming none, or several, is refused."
+    return reference_style(prompt)
 
 def cache_folder()->Path|None:
     "Where headstyle keeps what it can recompute: `$HEADSTYLE_CACHE`, else ~/.cache/headstyle; None when HEADSTYLE_CACHE=off."

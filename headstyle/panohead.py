@@ -4,7 +4,7 @@
 
 # %% ../nbs/15b_panohead.ipynb #p003
 from __future__ import annotations
-import io, json, math, pickle, re, warnings
+import io, json, math, pickle, re, reprlib, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,11 +16,12 @@ from torch import Tensor
 __all__ = ['resize', 'SuperResolution', 'camera_rays', 'sample_trigrid', 'OSGDecoder', 'composite', 'importance_depths',
            'render_trigrid', 'PanoHeadGenerator', 'panohead_config', 'small_config', 'random_panohead',
            'UnsafePickleError', 'Record', 'PanoHeadUnpickler', 'record_state_dict', 'read_panohead_pickle',
-           'save_panohead', 'load_panohead', 'convert_panohead', 'load_any_generator']
+           'save_panohead', 'check_panohead_config', 'load_panohead', 'convert_panohead', 'load_any_generator']
 
 # %% ../nbs/15b_panohead.ipynb #p006
 from .stylegan2 import (fir_kernel, FullyConnectedLayer, MappingNetwork, SynthesisBlock, SynthesisNetwork, ToRGBLayer,
                                  Generator)
+from .generator import check_ws, check_size, check_weights
 
 # %% ../nbs/15b_panohead.ipynb #p008
 _SR = {  # name: (output side, input side, (block0 channels, block0 up), (block1 channels), register a filter buffer)
@@ -253,8 +254,7 @@ class PanoHeadGenerator(nn.Module):
                   superresolution:bool=True, # False: stop at the raw render (the output has no 'image')
                   **_)->dict: # image, image_raw, image_depth, image_mask, features_raw[, triplanes]
         "Render W+ codes at cameras: tri-grid, volume rendering, background, super-resolution."
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"expected ws of shape (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        check_ws(ws, self.num_ws, self.w_dim)
         if c.ndim != 2 or c.shape != (len(ws), 25): raise ValueError(f"expected cameras of shape ({len(ws)}, 25), got {tuple(c.shape)}")
         res = neural_rendering_resolution or self.neural_rendering_resolution
         rk = self.rendering_kwargs
@@ -465,8 +465,28 @@ def save_panohead(G:PanoHeadGenerator, # the generator
                                                          architecture_name='PanoHeadGenerator'), indent=1))
     return folder
 
-def _build(cfg:dict, sd:dict, where)->PanoHeadGenerator:
+_SIZES = {'z_dim': (1, 4096), 'c_dim': (0, 4096), 'w_dim': (1, 4096), 'img_resolution': (4, 4096), 'img_channels': (1, 64),
+          'channel_base': (1, 2 ** 20), 'channel_max': (1, 8192), 'neural_rendering_resolution': (1, 1024),
+          'rendering_kwargs.triplane_size': (4, 4096), 'rendering_kwargs.triplane_depth': (1, 64), 'rendering_kwargs.depth_resolution': (2, 1024),
+          'rendering_kwargs.depth_resolution_importance': (0, 1024), 'mapping_kwargs.num_layers': (1, 64)}   # sizes a config sets: (min, max)
+
+def check_panohead_config(cfg, # a PanoHead config (the official init kwargs), as read from JSON or a pickle
+                          where, # the file, for the messages
+                         )->dict: # the config, without the keys that only describe it
+    "Check a PanoHead config before anything is built: an object, sizes that are integers within bounds, a sane parameter count."
+    if not isinstance(cfg, dict): raise ValueError(f"{where}: a PanoHead config is a JSON object of the official init kwargs, got {type(cfg).__name__}")
     cfg = {k: v for k, v in cfg.items() if k not in ('architecture_name', 'meta')}
+    for k in ('rendering_kwargs', 'mapping_kwargs', 'sr_kwargs'):
+        if not isinstance(cfg.get(k, {}), dict): raise ValueError(f"{where}: {k} must be an object, got {reprlib.repr(cfg[k])}")
+    for key, (lo, hi) in _SIZES.items():
+        d, k = (cfg.get(key.split('.')[0], {}), key.split('.')[1]) if '.' in key else (cfg, key)
+        v = d.get(k, lo)
+        if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+            raise ValueError(f"{where}: {key} must be an integer in [{lo}, {hi}], got {reprlib.repr(v)}")
+    check_size(lambda: PanoHeadGenerator(cfg), where, 'PanoHead generator')
+    return cfg
+
+def _build(cfg:dict, sd:dict, where)->PanoHeadGenerator:
     try: G = PanoHeadGenerator(cfg)
     except (KeyError, TypeError, ValueError, NotImplementedError) as e: raise ValueError(f"{where}: not a PanoHead config ({type(e).__name__}: {e})") from None
     try: G.load_state_dict(sd, strict=True)
@@ -476,7 +496,7 @@ def _build(cfg:dict, sd:dict, where)->PanoHeadGenerator:
 def load_panohead(path, # official network .pkl, or a folder written by save_panohead
                   key:str='G_ema', # network of the pickle
                  )->PanoHeadGenerator: # in eval mode, fp32, on the CPU
-    "Load PanoHead from the official pickle (read as data) or a converted folder."
+    "Load PanoHead from the official pickle (read as data) or a converted folder; config and weights are checked first."
     path = Path(path)
     if path.is_dir():
         cf, wf = path / 'config.json', path / 'model.safetensors'
@@ -485,10 +505,13 @@ def load_panohead(path, # official network .pkl, or a folder written by save_pan
         from safetensors.torch import load_file
         try: cfg = json.loads(cf.read_text())
         except json.JSONDecodeError as e: raise ValueError(f"{cf} is not valid JSON: {e}") from None
-        return _build(cfg, load_file(str(wf)), path)
+        cfg = check_panohead_config(cfg, cf)
+        try: sd = load_file(str(wf))
+        except Exception as e: raise ValueError(f"{wf} is not a readable safetensors file: {e}") from None
+        return _build(cfg, check_weights(sd, wf), path)
     if not path.exists(): raise FileNotFoundError(f"no such file: {path}")
     cfg, sd = read_panohead_pickle(path, key)
-    return _build(cfg, sd, path)
+    return _build(check_panohead_config(cfg, path), check_weights(sd, path), path)
 
 def convert_panohead(pkl, # official network pickle
                      out, # output folder

@@ -17,9 +17,9 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
                        to_grid, grid_views, depth_control)
 
 # %% auto #0
-__all__ = ['PRESETS', 'AUTHORS_WEIGHTS', 'METHODS', 'TRAINABLE_MODULES', 'StylizeConfig', 'is_trainable', 'trainable_parameters',
-           'freeze_for_stylization', 'param_groups', 'tweedie_loss', 'default_perceptual', 'ldis',
-           'generator_fingerprint', 'Stylizer', 'seeded_global_rng']
+__all__ = ['LIMITS', 'LIMIT_WHY', 'PRESETS', 'AUTHORS_WEIGHTS', 'METHODS', 'TRAINABLE_MODULES', 'StylizeConfig', 'is_trainable',
+           'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss', 'default_perceptual',
+           'ldis', 'generator_fingerprint', 'Stylizer', 'seeded_global_rng']
 
 # %% ../nbs/10_stylize.ipynb #c006
 _KINDS = {'int': 'an integer', 'float': 'a finite number', 'bool': 'true or false', 'str': 'a string',
@@ -35,6 +35,14 @@ def _field_ok(kind:str, v)->bool:
     if kind == 'str': return isinstance(v, str)
     if kind == 'tuple': return isinstance(v, tuple) and all(num(x) for x in v)
     return True
+
+# upper bounds on what a config may ask for: a typo must not allocate hundreds of GB before failing
+LIMITS = dict(batch=256, ldis_samples=64, preview_samples=64, grid_tile=4096, render_samples=4096, num_inference_steps=1000,
+              iterations=10_000_000, grid_every=10_000_000, checkpoint_every=10_000_000)
+LIMIT_WHY = dict(batch='the paper uses 1, TinyHeads 1-2', ldis_samples='the paper uses 2', preview_samples='a strip of a few identities is enough',
+                 grid_tile='the paper tiles 256 pixels', render_samples='PanoHead uses 48 + 48 per ray',
+                 num_inference_steps="the scheduler's training steps are 1000", iterations='the paper runs 10,000',
+                 grid_every='it counts iterations', checkpoint_every='it counts iterations')
 
 @dataclass
 class StylizeConfig:
@@ -112,7 +120,23 @@ class StylizeConfig:
         if self.auto_layer_iters < 1: raise ValueError(f"auto_layer_iters must be a positive integer, got {self.auto_layer_iters}")
         for k in ('iterations', 'batch', 'grid_every', 'checkpoint_every'):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be a positive integer, got {getattr(self, k)}")
-        if self.lr <= 0: raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0 < self.lr <= 1: raise ValueError(f"lr must be in (0, 1] (Adam's step size; the presets use 1e-4 to 3e-3), got {self.lr}")
+        if not 0 <= self.seed < 2 ** 63: raise ValueError(f"seed must be in [0, 2**63), got {self.seed}")
+        for k, top in LIMITS.items():      # bounded before anything is allocated
+            if getattr(self, k) is not None and getattr(self, k) > top:
+                raise ValueError(f"{k} {getattr(self, k)} is more than headstyle allows ({top}); {LIMIT_WHY[k]}")
+        if self.grid_tile is not None and self.grid_tile < 8: raise ValueError(f"grid_tile must be None or at least 8 pixels, got {self.grid_tile}")
+        if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
+            raise ValueError(f"truncation_cutoff must be None or >= 0 (the number of W+ codes truncated), got {self.truncation_cutoff}")
+        if not 0 <= self.canny_low <= self.canny_high: raise ValueError(f"need 0 <= canny_low <= canny_high, got {self.canny_low} and {self.canny_high}")
+        if self.preview_every and self.preview_samples < 1:
+            raise ValueError("preview_samples must be >= 1 when previews are written (preview_every > 0); set preview_every 0 for none")
+        if not self.source_prompt.strip():
+            raise ValueError("source_prompt is empty: the CLIP direction starts from it, e.g. 'a person'")
+        for k in ('controlnet_scale', 'guidance_scale'):
+            if getattr(self, k) < 0: raise ValueError(f"{k} must be >= 0, got {getattr(self, k)}")
+        for k in ('mirror_weights', 'rank_weights'):
+            if not getattr(self, k) or min(getattr(self, k)) < 0: raise ValueError(f"{k} must be non-negative weights, got {getattr(self, k)}")
         if len(self.mirror_weights) != 2: raise ValueError(f"mirror_weights is (base, mirror), got {self.mirror_weights}")
         if self.ldis_weight and self.ldis_samples < 2: raise ValueError("LDIS compares samples: ldis_samples must be >= 2")
         if not self.prompt.strip(): raise ValueError("the prompt is empty: give the target style, e.g. 'a werewolf'")
@@ -392,7 +416,7 @@ def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     control = canny(f['image'], c.canny_low, c.canny_high) if c.single_control else None     # (B, 3, H, W)
     latents = self.guide.encode(r['image'], self.rng)                                        # (2B or B, 4, h, w)
     need_x0 = bool(c.tweedie_weight or (c.perceptual_weight and self.perceptual is not None))
-    out = self.guide(latents=latents[:B], control=control, generator=self.rng, decode=need_x0)
+    out = self.guide(latents=latents[:B], control=control, generator=self.rng, decode=need_x0, check_finite=False)   # a non-finite step is skipped, not refused
     mask = f['image_mask'] if c.mask_grad else None
     tf = (lambda s: rank_weight(s, c.rank_weights) if _finite(s) else s) if c.rank_weighting else None
     if c.mirror: losses = dict(single=self.guide.mirror_loss(out, latents[B:], mask, c.mirror_weights, tf))
@@ -423,7 +447,7 @@ def grid_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     elif c.grid_depth == 'render': control = to_grid(up(depth_control(f['image_depth'], f['image_mask'])))
     else: control = to_grid(up(self.depth_model(f['image'], f['image_mask'])))      # estimated from the frozen SR renders
     mask = to_grid(up(f['image_mask'])) if c.mask_grad else None
-    out = self.guide_grid(grid, control, generator=self.rng, decode=bool(c.grid_tweedie_weight))
+    out = self.guide_grid(grid, control, generator=self.rng, decode=bool(c.grid_tweedie_weight), check_finite=False)
     losses = dict(grid=c.grid_weight * self.guide_grid.loss(out, mask))
     if c.grid_tweedie_weight: losses['grid_tweedie'] = c.grid_tweedie_weight * tweedie_loss(grid, out.x0_image)
     return losses

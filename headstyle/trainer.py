@@ -4,7 +4,8 @@
 
 # %% ../nbs/10b_trainer.ipynb #t003
 from __future__ import annotations
-import json, os, re, shutil, signal, threading, warnings
+import hashlib, json, os, re, shutil, signal, threading, warnings
+import contextlib
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -13,11 +14,12 @@ from torch import Tensor
 from fastcore.basics import patch
 from .cameras import camera_params
 from .guidance import Guide
-from .stylize import Stylizer, StylizeConfig
+from .stylize import Stylizer, StylizeConfig, generator_fingerprint
 
 # %% auto #0
-__all__ = ['HISTORY_KEYS', 'CHECKPOINT_FILES', 'RENDER_FILES', 'PREVIEW_YAWS', 'atomic_write', 'optimizer_to_safe',
-           'optimizer_from_safe', 'clean_stale', 'list_checkpoints', 'prune_checkpoints', 'find_checkpoint',
+__all__ = ['LOCK_FILE', 'RUN_KINDS', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'RENDER_FILES', 'PREVIEW_YAWS', 'MAX_SKIPPED_IN_A_ROW',
+           'atomic_write', 'optimizer_to_safe', 'optimizer_from_safe', 'Diverged', 'run_kind', 'hold_run_folder',
+           'check_finite', 'clean_stale', 'list_checkpoints', 'prune_checkpoints', 'find_checkpoint',
            'checkpoint_config', 'Interrupted', 'stop_signals']
 
 # %% ../nbs/10b_trainer.ipynb #c043
@@ -61,6 +63,80 @@ def optimizer_from_safe(index:dict, tensors:dict)->dict:
     state = {int(i): {k: tensors[v] if isinstance(v, str) else v['value'] for k, v in s.items()} for i, s in index['state'].items()}
     return dict(state=state, param_groups=index['param_groups'])
 
+# %% ../nbs/10b_trainer.ipynb #c043b
+LOCK_FILE = '.headstyle.lock'
+RUN_KINDS = {'stylize': 'a stylizer run (generator checkpoints)', 'latents': 'a latent-edit run (edited W+ codes, StyleCLIP)',
+             'views': 'a 2D-edit run (edited views)', 'report': 'a report (metrics.json; headstyle evaluate or demo)'}
+
+class Diverged(RuntimeError):
+    "A run whose weights or updates stopped being finite: nothing non-finite is written; the last checkpoint stays."
+
+def run_kind(folder, # a folder
+            )->str|None: # a key of `RUN_KINDS`, or None for a folder that holds no run
+    "What a run folder already holds."
+    folder = Path(folder)
+    if (folder/'edit.json').is_file():
+        try: kind = json.loads((folder/'edit.json').read_text()).get('kind')
+        except (OSError, ValueError, AttributeError): kind = None
+        return kind if kind in ('latents', 'views') else 'views'
+    if (folder/'checkpoints').is_dir() and any(re.fullmatch(r'it\d+', p.name) for p in (folder/'checkpoints').iterdir()): return 'stylize'
+    if (folder/'metrics.json').is_file(): return 'report'
+    return None
+
+_held = {}   # resolved folder -> [file descriptor or None, kind, depth]: this process's locks (re-entrant)
+
+def _lock(folder:Path)->int|None:
+    "An exclusive, non-blocking flock on folder/LOCK_FILE with this pid in it; None where the OS has no flock."
+    try: import fcntl
+    except ImportError: return None
+    path = folder/LOCK_FILE
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.pread(fd, 32, 0).decode(errors='replace').strip(); os.close(fd)
+            raise ValueError(f"{folder} is in use by another headstyle process{f' (pid {pid})' if pid.isdigit() else ''}: "
+                             "wait for it to finish, or choose another --out") from None
+        try: same = os.fstat(fd).st_ino == os.stat(path).st_ino     # not a lock file its last holder removed meanwhile
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)
+    os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+    return fd
+
+@contextmanager
+def hold_run_folder(folder, # the run folder (created if missing)
+                    kind:str, # what this process writes there: a key of `RUN_KINDS`
+                   ):
+    "Within the block `folder` is this process's to write a run of `kind`: another process there, or another kind of run, is refused."
+    if kind not in RUN_KINDS: raise ValueError(f"unknown run kind {kind!r}; known: {', '.join(RUN_KINDS)}")
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held:
+        if _held[key][1] != kind: raise ValueError(f"{folder} is already held by this process for {RUN_KINDS[_held[key][1]]}")
+        _held[key][2] += 1
+    else:
+        fd = _lock(folder)
+        if (have := run_kind(folder)) not in (None, kind):
+            if fd is not None: os.close(fd)
+            raise ValueError(f"{folder} holds {RUN_KINDS[have]}, not {RUN_KINDS[kind]}: choose another --out")
+        _held[key] = [fd, kind, 1]
+    try: yield folder
+    finally:
+        _held[key][2] -= 1
+        if _held[key][2] == 0:
+            fd = _held.pop(key)[0]
+            if fd is not None:
+                (folder/LOCK_FILE).unlink(missing_ok=True); os.close(fd)
+
+def check_finite(tensors:dict, # name -> tensor
+                 what:str, # what they are, for the message, e.g. 'the weights of iteration 120'
+                )->None:
+    "Raise `Diverged` naming the tensors of `tensors` that hold NaN or infinite values."
+    bad = [k for k, v in tensors.items() if torch.is_tensor(v) and v.is_floating_point() and not v.is_meta and not torch.isfinite(v).all()]
+    if bad: raise Diverged(f"{what} hold NaN or infinite values in {len(bad)} tensors ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+
+
 # %% ../nbs/10b_trainer.ipynb #c044
 HISTORY_KEYS = ('single', 'tweedie', 'perceptual', 'grid', 'grid_tweedie', 'ldis', 'total', 'skipped')
 CHECKPOINT_FILES = ('model.safetensors', 'state.safetensors', 'stylize.json')   # stylize.json is written last
@@ -95,6 +171,26 @@ def clean_stale(folder, # a run folder
                 gone.append(p)
     return gone
 
+def _sha256(path:Path)->str:
+    "SHA-256 of a file's bytes."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
+
+@patch(as_prop=True)
+def prior_fingerprint(self:Stylizer)->dict:
+    "What the run distils from: 'single.unet', 'grid.controlnet', ... -> [dtype, SHA-256 of the weights], computed once."
+    if getattr(self, '_prior_fp', None) is None:
+        seen, fp = {}, {}
+        for name, g in (('single', self.guide), ('grid', self.guide_grid)):
+            for part in ('text_encoder', 'vae', 'unet', 'controlnet'):
+                if g is None or (m := getattr(g, part, None)) is None: continue
+                if id(m) not in seen: seen[id(m)] = [str(next(m.parameters()).dtype).replace('torch.', ''), generator_fingerprint(m)]
+                fp[f'{name}.{part}'] = seen[id(m)]
+        self._prior_fp = fp
+    return self._prior_fp
+
 @patch
 def save(self:Stylizer, folder=None, # checkpoint folder; None: out/checkpoints/it{iteration:06d}
         )->Path: # the folder
@@ -105,19 +201,25 @@ def save(self:Stylizer, folder=None, # checkpoint folder; None: out/checkpoints/
     folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = (folder.with_name(f'.{folder.name}.{os.getpid()}.{s}') for s in ('tmp', 'old'))
     for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
+    weights, (opt_tensors, opt_index) = self.G.state_dict(), optimizer_to_safe(self.opt)
+    check_finite(weights, f"the weights of iteration {self.iteration}")          # a diverged run never overwrites good checkpoints
+    check_finite(opt_tensors, f"the optimizer state of iteration {self.iteration}")
     tmp.mkdir()
     try:
-        _save_tensors(tmp / 'model.safetensors', self.G.state_dict())
+        _save_tensors(tmp / 'model.safetensors', weights)
         if isinstance(getattr(self.G, 'config', None), dict): _write_json(tmp / 'config.json', self.G.config)
-        opt_tensors, opt_index = optimizer_to_safe(self.opt)
         keys, hist, have = _history_tensors(self.history)
         _save_tensors(tmp / 'state.safetensors', dict(opt_tensors, rng=self.rng.get_state(), history=hist, history_present=have))
         _write_json(tmp / 'stylize.json', dict(config=asdict(self.config), iteration=self.iteration, stats=self.stats,
                                                optimizer=opt_index, params=list(self.params), history_keys=keys,
-                                               fingerprint=self.fingerprint))
+                                               fingerprint=self.fingerprint, prior=self.prior_fingerprint,
+                                               sha256={f: _sha256(tmp / f) for f in ('model.safetensors', 'state.safetensors')}))
         _fsync(tmp)
         if folder.exists(): os.replace(folder, old)     # a folder cannot be renamed onto a non-empty one
         os.replace(tmp, folder); _fsync(folder.parent)
+    except OSError as e: raise OSError(e.errno, f"cannot write the checkpoint {folder}: {e.strerror or e}") from None
+    except Exception as e:                               # safetensors reports a full disk as its own error
+        raise OSError(f"cannot write the checkpoint {folder}: {type(e).__name__}: {e}") from None
     finally:
         for p in (tmp, old): shutil.rmtree(p, ignore_errors=True)
     return folder
@@ -166,19 +268,35 @@ def load_state(self:Stylizer, folder, # a checkpoint folder written by `save`
     "Restore weights, optimizer, random state, iteration, statistics and history from a checkpoint."
     from safetensors.torch import load_file
     folder = find_checkpoint(folder)
+    damaged = f"remove {folder} to resume from the checkpoint before it"
     try:
         meta = json.loads((folder / 'stylize.json').read_text())
+        for f, digest in (meta.get('sha256') or {}).items():         # checkpoints written before checksums have none
+            if _sha256(folder / f) != digest: raise ValueError(f"{f} does not match the checksum written with it (damaged); {damaged}")
         weights, state = load_file(str(folder / 'model.safetensors')), load_file(str(folder / 'state.safetensors'))
+        if not (isinstance(meta['iteration'], int) and meta['iteration'] >= 0 and isinstance(meta['stats'], dict)):
+            raise ValueError(f"stylize.json: iteration {meta['iteration']!r} is not a count, or stats is not an object")
     except Exception as e: raise ValueError(f"unreadable checkpoint at {folder}: {e}") from None
+    try: check_finite(weights, 'its weights'); check_finite(state, 'its optimizer state')
+    except Diverged as e: raise ValueError(f"the checkpoint at {folder} is damaged: {e}; {damaged}") from None
     if meta.get('fingerprint') != self.fingerprint:
         raise ValueError(f"the checkpoint at {folder} was trained from a different generator than the one given")
     if meta.get('params') != list(self.params):
         raise ValueError(f"the checkpoint at {folder} trains other parameters than this stylizer")
-    self.G.load_state_dict(weights)
-    self.opt.load_state_dict(optimizer_from_safe(meta['optimizer'], state))
-    self.rng.set_state(state['rng'])
+    if (saved := meta.get('prior')) is not None and saved != self.prior_fingerprint:   # checkpoints of older versions have none
+        now = self.prior_fingerprint
+        parts = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+        dtypes = {k for k in parts if k in saved and k in now and saved[k][0] != now[k][0]}
+        hint = (f"; the run used them in {saved[min(dtypes)][0]}: pass the same --dtype" if dtypes else
+                "; pass the run's --prior and --controlnet-* folders")
+        raise ValueError(f"the checkpoint at {folder} was trained with another prior than the one given ({', '.join(parts)} differ){hint}")
+    try:
+        self.G.load_state_dict(weights)
+        self.opt.load_state_dict(optimizer_from_safe(meta['optimizer'], state))
+        self.rng.set_state(state['rng'])
+        keys, rows = meta['history_keys'], state['history'].tolist()
+    except Exception as e: raise ValueError(f"unreadable checkpoint at {folder}: {type(e).__name__}: {e}") from None
     self.iteration, self.stats = meta['iteration'], meta['stats']
-    keys, rows = meta['history_keys'], state['history'].tolist()
     have = state['history_present'].tolist() if 'history_present' in state else [[v == v for v in r] for r in rows]
     self.history = [{k: (bool(v) if k == 'skipped' else v) for k, v, h in zip(keys, r, hs) if h} for r, hs in zip(rows, have)]
 
@@ -255,17 +373,24 @@ def stop_signals():
     finally:
         for s, h in old.items(): signal.signal(s, h)
 
+MAX_SKIPPED_IN_A_ROW = 20   # updates skipped one after another (non-finite loss or gradient) before a run counts as diverged
+
 @patch
 def run(self:Stylizer, iterations:int|None=None, # stop after this many iterations in total; None: the config's
         callbacks=(), # callables f(stylizer), called after every iteration
         progress:bool=True, # show a progress bar
        )->list: # the loss history
     "Train to `iterations`, with a progress bar, checkpoints and previews; Ctrl-C or SIGTERM checkpoints, then raises `Interrupted`."
-    from tqdm.auto import tqdm
-    c = self.config
-    total = c.iterations if iterations is None else iterations
+    total = self.config.iterations if iterations is None else iterations
     if total < 1: raise ValueError(f"iterations must be a positive integer, got {total}")
-    if self.out is not None: clean_stale(self.out)
+    with contextlib.ExitStack() as held:
+        if self.out is not None: held.enter_context(hold_run_folder(self.out, 'stylize')); clean_stale(self.out)
+        return self._run(total, callbacks, progress)
+
+@patch
+def _run(self:Stylizer, total:int, callbacks, progress:bool)->list:
+    from tqdm.auto import tqdm
+    c, skipped = self.config, 0
     bar = tqdm(total=total, initial=min(self.iteration, total), desc='stylize', disable=not progress)
     with stop_signals() as asked:
         try:
@@ -275,6 +400,11 @@ def run(self:Stylizer, iterations:int|None=None, # stop after this many iteratio
                 except KeyboardInterrupt:
                     if self.iteration == it0: self.rng.set_state(rng0)
                     raise
+                skipped = skipped + 1 if rec['skipped'] else 0
+                if skipped == 1: warnings.warn(f"iteration {self.iteration}: the loss or its gradient is not finite; the update was skipped")
+                if skipped >= MAX_SKIPPED_IN_A_ROW:
+                    raise Diverged(f"the run diverged: the last {skipped} updates were all skipped (non-finite loss or gradient) at "
+                                   f"iteration {self.iteration}; lower lr (now {c.lr:g}) or resume from an earlier checkpoint")
                 bar.update(1)
                 bar.set_postfix({k: f'{v:.3g}' for k, v in rec.items() if k != 'skipped'}, refresh=False)
                 if self.out is not None:

@@ -1,5 +1,5 @@
-"""The quarto-free docs site: a page per notebook, and one page checked in headless Chromium."""
-import json, re, shutil, subprocess, sys
+"""The quarto-free docs site: a page per notebook, and pages checked in headless Chromium (which `make test` requires)."""
+import json, os, re, shutil, subprocess, sys
 import pytest
 from conftest import ROOT
 
@@ -12,7 +12,8 @@ CHROME_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
 def docs():
     index = DOCS/'index.html'
     if not index.exists() or any(nb.stat().st_mtime > index.stat().st_mtime for nb in (ROOT/'nbs').glob('*.ipynb')):
-        subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py')], check=True, cwd=ROOT, timeout=900)
+        r = subprocess.run([sys.executable, str(ROOT/'tools'/'build_docs.py')], capture_output=True, text=True, cwd=ROOT, timeout=900)
+        if r.returncode: pytest.fail(f"tools/build_docs.py failed (exit {r.returncode}); its output ends:\n{(r.stdout + r.stderr)[-3000:]}", pytrace=False)
     return DOCS
 
 def page(nb): return re.sub(r'^\d+[a-z]?_', '', nb.stem) + '.html'
@@ -32,10 +33,82 @@ def test_a_page_per_notebook(docs):
         for other in nbs: assert f'href="{page(other)}"' in text   # the sidebar links every page
         assert 'headstyle.github.io' not in text                   # links to the public site are made relative
 
+BROWSERS = ['chromium', 'chromium-browser', 'google-chrome']
+
+def truthy(name): return os.environ.get(name, '').strip().lower() not in ('', '0', 'false', 'no')
+
 def chromium():
-    exe = next((shutil.which(n) for n in ['chromium', 'chromium-browser', 'google-chrome'] if shutil.which(n)), None)
-    if exe is None: pytest.skip('headless Chromium not found: `make test` installs Debian\'s chromium with apt where it can')
-    return exe
+    "The headless Chromium to check pages with; a skip that says why only where the run may go without one."
+    if truthy('HEADSTYLE_NO_BROWSER'):
+        pytest.skip('docs browser checks skipped on request (HEADSTYLE_NO_BROWSER=1, which `make test NO_BROWSER=1` sets)')
+    exe = next((shutil.which(n) for n in BROWSERS if shutil.which(n)), None)
+    if exe is not None: return exe
+    if truthy('HEADSTYLE_REQUIRE_BROWSER') or truthy('CI'):
+        pytest.fail(f"headless Chromium not found on PATH (none of {', '.join(BROWSERS)}), and this run requires it "
+                    "(HEADSTYLE_REQUIRE_BROWSER=1 from `make test`, or CI is set): install chromium, or opt out with "
+                    "`make test NO_BROWSER=1`", pytrace=False)
+    pytest.skip('headless Chromium not found: `make test` installs Debian\'s chromium with apt where it can')
+
+def screenshot(exe, url, shot, profile):
+    "A 1280x1600 screenshot of `url` in `shot`, made afresh (an old file left from an earlier run never passes for it)."
+    shot.unlink(missing_ok=True)
+    r = subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={profile}', '--window-size=1280,1600', f'--screenshot={shot}', url],
+                       capture_output=True, text=True, timeout=180)
+    assert shot.exists(), f'Chromium wrote no screenshot of {url} (exit {r.returncode}): {r.stderr[-500:]}'
+    return shot
+
+def test_browser_policy(monkeypatch):
+    "No Chromium: a skip with its reason locally, a failure where the run requires the checks, a skip when opted out."
+    for k in ('HEADSTYLE_NO_BROWSER', 'HEADSTYLE_REQUIRE_BROWSER', 'CI'): monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(shutil, 'which', lambda name: None)
+    with pytest.raises(pytest.skip.Exception, match='Chromium not found'): chromium()
+    for k, v in (('HEADSTYLE_REQUIRE_BROWSER', '1'), ('CI', 'true')):
+        with monkeypatch.context() as m:
+            m.setenv(k, v)
+            with pytest.raises(pytest.fail.Exception, match='NO_BROWSER=1'): chromium()
+    monkeypatch.setenv('HEADSTYLE_REQUIRE_BROWSER', '0')
+    with pytest.raises(pytest.skip.Exception): chromium()
+    monkeypatch.setenv('HEADSTYLE_NO_BROWSER', '1'); monkeypatch.setattr(shutil, 'which', lambda name: '/usr/bin/' + name)
+    with pytest.raises(pytest.skip.Exception, match='on request'): chromium()
+    monkeypatch.delenv('HEADSTYLE_NO_BROWSER')
+    assert chromium() == '/usr/bin/chromium'
+
+def fake_bin(tmp_path, **scripts):
+    "A PATH folder holding only the given shell scripts."
+    d = tmp_path/'bin'; d.mkdir(exist_ok=True)
+    for name, body in scripts.items():
+        (d/name).write_text('#!/bin/sh\n' + body + '\n'); (d/name).chmod(0o755)
+    return d
+
+def make_browser(path, *args):
+    make = shutil.which('make')
+    if make is None: pytest.skip('make not found: the Makefile\'s browser step cannot be checked here')
+    return subprocess.run([make, '-s', '-C', str(ROOT), 'browser', *args], capture_output=True, text=True,
+                          env={**os.environ, 'PATH': str(path)}, timeout=60)
+
+def test_screenshot_is_made_afresh(tmp_path):
+    "A browser that writes no screenshot fails the check, even where an earlier run left one."
+    shot = tmp_path/'shot.png'; shot.write_bytes(b'an earlier screenshot')
+    exe = fake_bin(tmp_path, chromium='exit 0')/'chromium'
+    with pytest.raises(AssertionError, match='wrote no screenshot'): screenshot(str(exe), 'file:///nothing.html', shot, tmp_path/'p')
+
+def test_make_browser_step(tmp_path):
+    "`make browser` fails without Chromium and a way to install it, unless NO_BROWSER=1; `make test` then requires the checks."
+    r = make_browser(fake_bin(tmp_path))                                                        # no chromium, no apt-get
+    assert r.returncode != 0 and 'NO_BROWSER=1' in r.stderr, r.stdout + r.stderr
+    r = make_browser(fake_bin(tmp_path, id='echo 0', **{'apt-get': 'exit 100'}))                # apt fails, as root
+    assert r.returncode != 0 and 'apt could not install chromium' in r.stderr, r.stdout + r.stderr
+    r = make_browser(fake_bin(tmp_path, **{'apt-get': 'exit 0'}))                               # apt "works", installs nothing
+    assert r.returncode != 0 and 'apt could not install chromium' in r.stderr, r.stdout + r.stderr
+    r = make_browser(tmp_path/'bin', 'NO_BROWSER=1')
+    assert r.returncode == 0 and 'skipped' in r.stdout, r.stdout + r.stderr
+    d = fake_bin(tmp_path, chromium='exit 0')
+    r = make_browser(d)
+    assert r.returncode == 0 and str(d/'chromium') in r.stdout, r.stdout + r.stderr
+    make = shutil.which('make')
+    for args, env in (([], 'HEADSTYLE_REQUIRE_BROWSER=1'), (['NO_BROWSER=1'], 'HEADSTYLE_NO_BROWSER=1')):
+        dry = subprocess.run([make, '-n', '-C', str(ROOT), 'test', *args], capture_output=True, text=True, timeout=60).stdout
+        assert any(env in l and '/pytest tests/' in l for l in dry.splitlines()), (args, dry)
 
 def test_cameras_page_renders(docs, tmp_path):
     exe, page = chromium(), (docs/'cameras.html').as_uri()
@@ -49,9 +122,8 @@ def test_cameras_page_renders(docs, tmp_path):
 
 def test_cameras_page_screenshot(docs, tmp_path):
     from PIL import Image
-    exe, shot = chromium(), DOCS/'screenshot-cameras.png'
-    subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile"}', '--window-size=1280,1600',
-                    f'--screenshot={shot}', (docs/'cameras.html').as_uri()], capture_output=True, timeout=180)
+    exe = chromium()
+    shot = screenshot(exe, (docs/'cameras.html').as_uri(), DOCS/'screenshot-cameras.png', tmp_path/'profile')
     im = Image.open(shot).convert('L')
     assert im.size == (1280, 1600)
     lo, hi = im.getextrema()
@@ -77,9 +149,7 @@ def test_index_and_a_viewer_page_render(docs, tmp_path, name, needs):
                          capture_output=True, text=True, timeout=180).stdout
     assert re.search(r'<h1[^>]*>', dom), f'{name}: no title'
     for n in needs: assert n in dom, f'{name}: {n} missing from the rendered page'
-    subprocess.run([exe, *CHROME_FLAGS, f'--user-data-dir={tmp_path/"profile2"}', '--window-size=1280,1600',
-                    f'--screenshot={shot}', (docs/name).as_uri()], capture_output=True, timeout=180)
-    im = Image.open(shot).convert('L')
+    im = Image.open(screenshot(exe, (docs/name).as_uri(), shot, tmp_path/'profile2')).convert('L')
     lo, hi = im.getextrema()
     assert im.size == (1280, 1600) and hi - lo > 100, f'{name}: blank screenshot'
 

@@ -1,14 +1,17 @@
 "The sweeps of headstyle.experiments: shards, resumption, summaries, and real quick runs through the CLI."
-import json
+import json, os, shutil, subprocess, time
 import pytest
 import headstyle.experiments as ex
+from conftest import BIN, ROOT
 from test_metrics import evaluate_cli
 
 def fake_make(calls):
     def make(run, folder, identities=8, quick=False, judges='tiny', reference_identities=40):
         calls.append(run.name)
         return dict(ex.asdict(run), command='fake', quick=quick, identities=identities, run_s=1., grade_s=1.,
-                    metrics=dict(fid=run.seed + 1., id=.5, clip=1., kid=0., delta_d=None, diversity=.3, clip_p_target=.5))
+                    metrics=dict(fid=run.seed + 1., id=.5, clip=1., kid=0., delta_d=None, diversity=.3, clip_p_target=.5),
+                    settings=dict(judges=dict(clip='tiny', arcface='tiny', features='tiny CLIP image embeddings'),
+                                  reference=f"TinyHeads ground truth: {run.style}, {reference_identities} identities x 5 yaws"))
     return make
 
 def test_shards_cover_the_sweep_once_and_a_sweep_resumes(tmp_path, monkeypatch):
@@ -68,3 +71,114 @@ def test_a_failed_run_stops_the_sweep_and_names_its_log(tmp_path):
     assert code == 1 and last.startswith('headstyle: error: run sds__werewolf__seed0 failed'), err[-800:]
     assert 'cannot write to' in last and str(tmp_path/'logs'/'sds__werewolf__seed0.log') in last and 'run the same command' in last
     assert not (tmp_path/'results'/'sds__werewolf__seed0.json').exists()
+
+def refused(err, *parts):
+    "A one-line refusal holding each of `parts`."
+    return len(err.strip().splitlines()) == 1 and all(x in err for x in parts)
+
+def test_a_folder_refuses_a_sweep_with_other_settings(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ex, 'make_and_grade', fake_make(calls))
+    code, _, err = evaluate_cli('experiments', 'ablation', '--quick', '--systems', 'sds', '--out', tmp_path)
+    assert code == 0 and json.loads((tmp_path/'settings.json').read_text()) == dict(quick=True, identities=2, reference_identities=8, judges='tiny'), err
+    for args, saved, asked in (((), 'quick=true, identities=2', 'quick=false, identities=8'),               # a real sweep into a quick one
+                               (('--quick', '--identities', '5'), 'made with identities=2', 'asks for identities=5')):
+        code, _, err = evaluate_cli('experiments', 'ablation', '--systems', 'sds', *args, '--out', tmp_path)
+        assert code == 2 and refused(err, str(tmp_path), saved, asked, 'choose another --out'), (args, err)
+    code, out, _ = evaluate_cli('experiments', 'ablation', '--quick', '--systems', 'sds', 'full', '--out', tmp_path)   # the same settings: more runs are fine
+    assert code == 0 and calls == ['sds__werewolf__seed0', 'full__werewolf__seed0'] and out.startswith('2 runs')
+    code, _, err = evaluate_cli('experiments', 'ablation', '--quick', '--identities', '5', '--systems', 'sds', '--out', tmp_path/'five')
+    assert code == 0 and json.loads((tmp_path/'five'/'results'/'sds__werewolf__seed0.json').read_text())['identities'] == 5, err
+    with pytest.raises(ValueError, match=r'five holds a sweep made with identities=5 .*asks for identities=2'): ex.collect(tmp_path, tmp_path/'five')   # nor are they merged
+
+def test_a_folder_from_before_settings_files_is_judged_by_its_results(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ex, 'make_and_grade', fake_make(calls))
+    ex.sweep('ablation', tmp_path, ('werewolf',), 1, identities=2, quick=True, systems=['sds', 'full'], progress=False)
+    (tmp_path/'settings.json').unlink()
+    with pytest.raises(ValueError, match=r'made with quick=true, identities=2, reference_identities=8 \(as its results record\), but this one asks for quick=false'):
+        ex.sweep('ablation', tmp_path, ('werewolf',), 1, progress=False)
+    assert not (tmp_path/'settings.json').exists()
+    ex.sweep('ablation', tmp_path, ('werewolf',), 1, identities=2, quick=True, progress=False)          # what the results say: accepted, and remembered
+    assert json.loads((tmp_path/'settings.json').read_text())['quick'] and len(calls) == len(ex.ABLATION)
+    (tmp_path/'settings.json').unlink()
+    rec = json.loads((tmp_path/'results'/'sds__werewolf__seed0.json').read_text())
+    (tmp_path/'results'/'sds__werewolf__seed0.json').write_text(json.dumps(dict(rec, quick=False)))   # what the old bug left: mixed results
+    with pytest.raises(ValueError, match='its results were made with different settings .*quick=false.* in sds__werewolf__seed0.json'):
+        ex.sweep('ablation', tmp_path, ('werewolf',), 1, identities=2, quick=True, progress=False)
+    del rec['quick']; (tmp_path/'results'/'sds__werewolf__seed0.json').write_text(json.dumps(rec))
+    with pytest.raises(ValueError, match="sds__werewolf__seed0.json does not say which settings made it .*'quick'.*choose another --out"):
+        ex.sweep('ablation', tmp_path, ('werewolf',), 1, identities=2, quick=True, progress=False)
+
+@pytest.mark.parametrize('name', ['table', 'ablation'])
+def test_the_committed_sweeps_accept_their_own_commands(tmp_path, monkeypatch, name):
+    "experiments/<sweep> has no settings file: the command it was made with still reads it back, and a quick sweep is refused."
+    def make(*a, **kw): raise AssertionError('no run should be made: every result is there')
+    monkeypatch.setattr(ex, 'make_and_grade', make)
+    shutil.copytree(ROOT/'experiments'/name/'results', tmp_path/'results')
+    summary = json.loads((ROOT/'experiments'/name/'summary.json').read_text())
+    argv = summary['command'].split()[1:]
+    code, out, err = evaluate_cli(*argv, '--out', tmp_path)
+    assert code == 0 and out.startswith(f"{summary['runs']} runs"), err[-500:]
+    assert json.loads((tmp_path/'summary.json').read_text())['cells'] == json.loads(json.dumps(summary['cells']))
+    assert json.loads((tmp_path/'settings.json').read_text()) == ex.sweep_settings()
+    code, _, err = evaluate_cli(*argv, '--quick', '--out', tmp_path)
+    assert code == 2 and refused(err, 'quick=false', 'quick=true'), err
+
+def _workers(pid:int)->list[int]:
+    "Live sweep workers (multiprocessing's spawned children) of process `pid`, from /proc."
+    kids = []
+    for d in filter(str.isdigit, os.listdir('/proc')):
+        try: stat, cmd = open(f'/proc/{d}/stat').read(), open(f'/proc/{d}/cmdline', 'rb').read()
+        except OSError: continue
+        state, ppid = stat.rsplit(')', 1)[1].split()[:2]
+        if int(ppid) == pid and state not in 'ZX' and b'spawn_main' in cmd: kids.append(int(d))
+    return kids
+
+def _alive(pid:int)->bool:
+    try: return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] not in 'ZX'
+    except OSError: return False
+
+@pytest.mark.skipif(not os.path.isdir('/proc'), reason='finds the workers in /proc')
+def test_kill_9_of_a_sweep_stops_its_workers(tmp_path):
+    "Workers get SIGTERM when the sweep's process dies (the SIGTERM test of a sweep, and its rerun, are in test_cli_faults)."
+    out = tmp_path/'sweep'
+    argv = [str(BIN/'headstyle'), 'experiments', 'ablation', '--quick', '--systems', 'sds', 'full', '--workers', '2', '--out', str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    def started(): return {q.name for q in (out/'runs').iterdir()} if (out/'runs').is_dir() else set()
+    t, workers = time.time(), set()
+    while len(started()) < 2 and time.time() - t < 180 and p.poll() is None:
+        workers |= set(_workers(p.pid)); time.sleep(0.1)
+    workers |= set(_workers(p.pid))
+    assert p.poll() is None and len(workers) == 2 and not (out/'results').exists()
+    p.kill(); p.wait(timeout=30)
+    t = time.time()
+    while [w for w in workers if _alive(w)] and time.time() - t < 60: time.sleep(0.2)
+    assert not [w for w in workers if _alive(w)] and not (out/'results').exists()    # they stopped with it, their runs unfinished: a rerun has the folder to itself
+
+DIES_WITH_PARENT = """
+import os, subprocess, sys
+child = '''
+import os, sys, time
+if sys.argv[1] == 'poll': sys.platform = 'other'       # as where prctl is missing: the polling thread
+from headstyle.experiments import _die_with_parent
+_die_with_parent(os.getppid()); print(os.getpid(), flush=True); time.sleep(120)
+'''
+subprocess.Popen([sys.executable, '-c', child, sys.argv[1]]).wait()
+"""
+
+@pytest.mark.skipif(not os.path.isdir('/proc'), reason='watches the child in /proc')
+@pytest.mark.parametrize('how', ['prctl', 'poll'])
+def test_a_worker_dies_with_its_parent(how):
+    "The mechanism in a tiny child, both ways: its parent is killed with SIGKILL, and it gets SIGTERM within seconds."
+    p = subprocess.Popen([str(BIN/'python'), '-c', DIES_WITH_PARENT, how], stdout=subprocess.PIPE, text=True)
+    child = int(p.stdout.readline())
+    try:
+        assert _alive(child)
+        p.kill(); p.wait(timeout=30)
+        t = time.time()
+        while _alive(child) and time.time() - t < 10: time.sleep(0.05)
+        assert not _alive(child), f'the child outlived its parent by {time.time() - t:.1f} s'
+    finally:
+        if _alive(child): os.kill(child, 9)
