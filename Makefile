@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install demo test export clean readme docs nbs browser
+.PHONY: install demo test test-isa export clean readme docs nbs browser
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,12 @@ test: install browser
 	$(BROWSER_ENV) $(BIN)/pytest tests/ -q -rsx
 	# each one-line wiring mistake in the trainer must make a test fail
 	$(PY) tools/mutants.py
+
+# the suite as other machines run it: two threads, and ATen's and oneDNN's kernels capped at an older ISA (slow; not in CI)
+test-isa: install
+	HEADSTYLE_TEST_THREADS=2 $(BIN)/pytest tests/ -q -x --deselect tests/test_docs.py
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/pytest tests/ -q -x --deselect tests/test_docs.py
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 
 # headless Chromium for the docs page checks: Debian's package, installed only when missing. Without Chromium and no way
 # to install it this fails; `make test NO_BROWSER=1` opts out, and the checks then skip with that reason.

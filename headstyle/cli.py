@@ -221,7 +221,8 @@ def refuse_unused_options(args, cfg=None, # parsed `stylize` arguments, and the 
             '--prior': (args.prior, not styleclip and cfg.objective == 'score'),
             '--clip': (args.clip, styleclip or cfg.objective == 'clip-direction'),
             '--identities': (args.identities, styleclip), '--id-model': (args.id_model, styleclip), '--id-weight': (args.id_weight, styleclip),
-            '--config': (args.config, not styleclip)}
+            '--config': (args.config, not styleclip),
+            '--dtype': (None if args.dtype == 'fp32' else args.dtype, not styleclip and cfg.objective == 'score')}   # fp32 is the default
     if unused := [f for f, (given, used) in uses.items() if given is not None and not used]:
         what = '--method styleclip' if styleclip else f"--method {cfg.method}"
         raise UsageError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} nothing for {what}; drop {'it' if len(unused) == 1 else 'them'}")
@@ -229,8 +230,10 @@ def refuse_unused_options(args, cfg=None, # parsed `stylize` arguments, and the 
 def cmd_stylize(args)->int:
     "Stylize the generator towards a prompt; continue the run when --out holds one with the same settings."
     if args.method == 'styleclip':                   # edits codes, not the generator (13_baselines)
-        from headstyle.baselines import run_styleclip
+        from headstyle.baselines import run_styleclip, STYLECLIP_PRESETS
         refuse_unused_options(args)
+        if args.preset is not None and args.preset not in STYLECLIP_PRESETS:
+            raise UsageError(f"--preset {args.preset} has no StyleCLIP settings; StyleCLIP's presets: {', '.join(STYLECLIP_PRESETS)}")
         if args.identities is None: args.identities = 8
         return run_styleclip(args)
     quiet_libraries()
@@ -286,7 +289,8 @@ def load_latents(path, # an .npz file with key 'w' of shape (1, num_ws, w_dim), 
     if not files or not files[0].exists(): raise UsageError(f"no .npz latents at {path}")
     out = {}
     for f in files:
-        try: magic = open(f, 'rb').read(6)
+        try:
+            with open(f, 'rb') as fh: magic = fh.read(6)
         except OSError as e: raise UsageError(f"cannot read {f}: {e.strerror}")
         if not magic.startswith(b'PK') and magic != b'\x93NUMPY':
             raise UsageError(f"{f} is not an .npz archive (expected a file written by np.savez(path, w=array))")
@@ -582,7 +586,7 @@ def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`
     show = warnings.formatwarning
     if not debug: warnings.formatwarning = lambda msg, *a, **kw: f"headstyle: warning: {one_line(msg)}\n"
     from headstyle.trainer import Diverged
-    _created.clear()
+    outer = _created[:]; _created.clear()         # a command may call main() for another (a sweep's runs): each cleans its own
     try: code = args.func(args)
     except KeyboardInterrupt as e:
         if debug: raise
@@ -601,4 +605,5 @@ def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`
         code = 1
     finally: warnings.formatwarning = show
     if code: remove_created_folders()
+    _created[:] = outer
     return code

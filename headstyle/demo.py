@@ -51,7 +51,9 @@ def demo_run(method:str, G, guides:dict, # the generator and its guides by metho
 # %% ../nbs/16a_demo.ipynb #c102b
 def _demo_process(method, prompt, seed, iters, out, models, counter, threads, results):
     "A demo run in a process of its own: reports its iterations in `counter`, uses `threads` threads, then puts (method, seconds) or its error in `results`."
-    import time, torch
+    import os, time, torch
+    from headstyle.trainer import die_with_parent
+    die_with_parent(os.getppid())            # a run whose parent was killed (even with kill -9) stops at a checkpoint
     torch.set_num_threads(1); quiet_libraries()
     def step(st):   # after every iteration: report progress, take the threads the parent gives
         counter.value = st.iteration
@@ -76,7 +78,7 @@ def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
     "Train the demo's runs at once, one process each; once this process is idle, the cores of finished runs go to the runs left. Ctrl-C or SIGTERM stops them all at a checkpoint."
     import multiprocessing as mp, queue
     from tqdm.auto import tqdm
-    from headstyle.trainer import stop_signals, Interrupted
+    from headstyle.trainer import stop_signals, Interrupted, Diverged
     from headstyle.demo import _demo_process     # by its module name: a spawned process imports it from there
     ctx = mp.get_context('spawn')
     results = ctx.Queue()
@@ -110,6 +112,7 @@ def train_demo_runs(methods, prompt:str, seed:int, iters:int, out:Path,
                 if kind == 'done': on_done(m, value)
                 elif kind == 'stopped': failure = failure or Interrupted(value, signum or signal.SIGTERM)
                 elif kind == 'usage': failure = failure or UsageError(value)
+                elif kind == 'Diverged': failure = failure or Diverged(f"the {m} run: {value}")
                 else: failure = failure or RuntimeError(f"the {m} run failed: {kind}: {value}")
         except BaseException:
             for p in procs:
@@ -253,6 +256,6 @@ def write_demo_report(out:Path, prompt:str, seed:int, iters:int, methods, identi
                                 progress=progress, original=renders['original'])[0]   # as `headstyle evaluate`
     metrics['paper']['settings']['reference'] = f"TinyHeads ground truth: {judged['style']}, 16 identities x {len(INFERENCE_YAWS)} yaws"
     fig = side_by_side({n: meshes[n] for n in names if n in meshes}) if meshes else None
-    atomic_write(out/'metrics.json', lambda p: p.write_text(json.dumps(metrics, indent=1)))
-    atomic_write(out/'report.html', lambda p: p.write_text(demo_html(metrics, views, gifs, fig)))
+    from headstyle.evaluation import write_report_files    # the two files as a set: a failure leaves the previous pair
+    write_report_files(out, {'metrics.json': json.dumps(metrics, indent=1), 'report.html': demo_html(metrics, views, gifs, fig)})
     return metrics

@@ -212,8 +212,9 @@ def cmd_edit2d(args)->int:
                                     ('--id-encoder', args.id_encoder, method == 'instantid')) if v is not None and not used]
     if unused: raise UsageError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} nothing for --method {args.method}"
                                 f"{' --model' if full else ' (the stand-in)'}; drop {'it' if len(unused) == 1 else 'them'}")
-    if not full and int((args.steps or 20) * (args.strength or 0.6)) < 1:
-        raise UsageError(f"--strength {args.strength or 0.6} of {args.steps or 20} steps runs no denoising step at all; "
+    strength, steps = 0.6 if args.strength is None else args.strength, args.steps or 20
+    if not full and int(steps * strength) < 1:
+        raise UsageError(f"--strength {strength:g} of {steps} steps runs no denoising step at all; "
                          "raise --strength or --steps so that their product is at least 1")
     quiet_libraries()
     device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
@@ -224,32 +225,36 @@ def cmd_edit2d(args)->int:
 
 def _edit2d(args, method, full, out, device, dtype)->int:
     from headstyle.cli import UsageError
-    settings = dict(guidance_scale=args.guidance_scale)
+    settings = dict(guidance_scale=args.guidance_scale)         # what the edit is, from the arguments alone (no model loaded yet)
+    wid = (10. if args.id_weight is None else args.id_weight) if method == 'instantid' else 0.
+    if full: settings.update(model=str(Path(args.model).resolve()), instruction=args.instruction or instruction(args.prompt),
+                             steps=args.steps or 50, image_guidance_scale=1.5 if args.image_guidance_scale is None else args.image_guidance_scale)
+    else: settings.update(stand_in=STAND_INS[method], strength=0.6 if args.strength is None else args.strength, steps=args.steps or 20,
+                          **(dict(id_weight=wid, id_encoder=str(args.id_encoder or 'headstyle/assets/guides/tinyid.safetensors')) if method == 'instantid' else {}))
+    settings.update(method=method, prompt=args.prompt, identities=args.identities, seed=args.seed, preset=args.preset,
+                    generator=str(Path(args.generator).resolve()) if args.generator else None)
+    if (out/'edit.json').is_file():                 # the same edit again is done; another is refused, never mixed in
+        try:
+            saved = json.loads((out/'edit.json').read_text())['settings']
+            if not isinstance(saved, dict): raise TypeError('settings is not an object')
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"{out/'edit.json'} is unreadable ({type(e).__name__}); choose another --out, or remove the folder to redo the edit") from None
+        if {k: v for k, v in saved.items() if k != 'seconds'} == json.loads(json.dumps(settings)):
+            print(f"{out} already holds this edit run"); return 0
+        raise UsageError(f"{out} holds another 2D-edit run (other method, prompt or settings); choose another --out")
     if full:
         pipe = load_ip2p(args.model, device, dtype)
-        settings.update(model=str(Path(args.model).resolve()), instruction=args.instruction or instruction(args.prompt),
-                        steps=args.steps or 50, image_guidance_scale=1.5 if args.image_guidance_scale is None else args.image_guidance_scale)
         edit = lambda x, g: ip2p_edit(pipe, x.to(device), settings['instruction'], settings['steps'], args.guidance_scale, settings['image_guidance_scale'], g)
     else:
         from headstyle.prior import load_prior
         from headstyle.guidance import Guide
         from headstyle.fullscale import place_guide
-        enc, wid = None, 0.
+        enc = None
         if method == 'instantid':
             from headstyle.judges import load_guide_id
-            enc, wid = load_guide_id(args.id_encoder).to(device), 10. if args.id_weight is None else args.id_weight
+            enc = load_guide_id(args.id_encoder).to(device)
         guide = place_guide(Guide.from_pipeline(load_prior()), device, dtype)
-        settings.update(stand_in=STAND_INS[method], strength=args.strength or 0.6, steps=args.steps or 20,
-                        **(dict(id_weight=wid, id_encoder=str(args.id_encoder or 'headstyle/assets/guides/tinyid.safetensors')) if enc is not None else {}))
         edit = lambda x, g: sdedit(guide, x.to(device), args.prompt, settings['strength'], settings['steps'], args.guidance_scale, enc, wid, g)
-    settings.update(method=method, prompt=args.prompt, identities=args.identities, seed=args.seed, preset=args.preset,
-                    generator=str(Path(args.generator).resolve()) if args.generator else None)
-    if (out/'edit.json').is_file():                 # the same edit again is done; another is refused, never mixed in
-        try: saved = json.loads((out/'edit.json').read_text()).get('settings', {})
-        except ValueError: saved = None
-        if saved is not None and {k: v for k, v in saved.items() if k != 'seconds'} == json.loads(json.dumps(settings)):
-            print(f"{out} already holds this edit run"); return 0
-        raise UsageError(f"{out} holds another 2D-edit run (other method, prompt or settings); choose another --out")
     from headstyle.panohead import load_any_generator             # the models are checked first: a bad folder fails before any rendering
     from headstyle.stylize import StylizeConfig, generator_fingerprint
     from headstyle.metrics import run_latents, generator_renders, save_edit_run

@@ -251,7 +251,7 @@ def _write_synced(path:Path, text:str)->None:
 def write_report_files(out, # the output folder
                        files:dict, # file name -> text
                       )->list[Path]: # the paths written
-    "Write a set of text files together: all to temporary files first, then renamed into place; a failure leaves the old set."
+    "Write a set of text files together: all to temporary files first, then renamed into place; a failure while writing leaves the old set."
     out, tmps = Path(out), {}
     try:
         for name, text in files.items():

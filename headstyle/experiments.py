@@ -193,6 +193,10 @@ def _save_new(path:Path, settings:dict)->dict:
     tmp.write_text(json.dumps(settings, indent=1) + '\n')
     try: os.link(tmp, path)
     except FileExistsError: pass
+    except OSError:                          # a file system without hard links: an exclusive create instead
+        try:
+            with open(path, 'x') as f: f.write(tmp.read_text())
+        except FileExistsError: pass
     finally: tmp.unlink()
     return json.loads(path.read_text())
 
@@ -210,25 +214,13 @@ def claim_folder(out, settings:dict)->dict:
     return saved
 
 # %% ../nbs/17_experiments.ipynb #x014
-def _die_with_parent(parent:int):
-    "SIGTERM to this process when `parent` dies, kill -9 included: prctl(PR_SET_PDEATHSIG) on Linux, else a thread polling the parent's pid."
-    import ctypes, signal, threading
-    armed = False
-    if sys.platform.startswith('linux'):
-        try: armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0) == 0   # 1: PR_SET_PDEATHSIG
-        except (OSError, AttributeError): pass
-    if os.getppid() != parent: os.kill(os.getpid(), signal.SIGTERM)              # it died before that
-    elif not armed:
-        def watch():
-            while os.getppid() == parent: time.sleep(1)
-            os.kill(os.getpid(), signal.SIGTERM)
-        threading.Thread(target=watch, daemon=True).start()
-
 def _one(job:tuple, log:str,
          parent:int|None=None, # the sweep's process: when it dies, this run stops at a checkpoint (SIGTERM)
         ):
     "A sweep worker: one run in this process on one thread, its console output in `log`; exits 0, 128 + signal, or 1."
-    if parent is not None: _die_with_parent(parent)
+    if parent is not None:
+        from headstyle.trainer import die_with_parent
+        die_with_parent(parent)
     import torch
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644); os.dup2(fd, 1); os.dup2(fd, 2)
     torch.set_num_threads(1)

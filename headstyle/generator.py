@@ -18,8 +18,8 @@ from .world import Z_DIM, check_latents, z_to_identity, head_spec, head_field, h
 __all__ = ['BOX', 'EVAL_YAWS', 'ASSETS', 'GENERATOR_DIR', 'MAX_PARAMS', 'MappingNetwork', 'ModConv', 'SynthesisNetwork',
            'Backbone', 'sample_triplanes', 'Decoder', 'SuperResolution', 'check_ws', 'TriPlaneGenerator',
            'field_points', 'loss_3d', 'fit_dataset', 'train_generator', 'psnr', 'mask_iou', 'eval_cameras',
-           'evaluate_fit', 'save_generator', 'param_count', 'check_size', 'check_weights', 'generator_config',
-           'load_generator']
+           'evaluate_fit', 'save_generator', 'param_count', 'check_size', 'check_weights', 'file_sha256',
+           'check_checksums', 'generator_config', 'load_generator']
 
 # %% ../nbs/03_generator.ipynb #c006
 class MappingNetwork(nn.Module):
@@ -429,6 +429,26 @@ def check_weights(sd:dict, # name -> tensor, as read from the weights file
             raise ValueError(f"{where} is damaged: {k} holds {' and '.join(n)}; restore the file or save the generator again")
     return sd
 
+def file_sha256(path)->str:
+    "SHA-256 of a file's bytes."
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
+
+def check_checksums(folder, # a generator folder; a stylizer checkpoint records its files' SHA-256 in stylize.json
+                   )->None:
+    "Refuse a checkpoint folder whose files differ from the checksums written with them (a folder without any passes)."
+    folder = Path(folder)
+    if not (folder / 'stylize.json').is_file(): return
+    try: sums = json.loads((folder / 'stylize.json').read_text()).get('sha256') or {}
+    except (OSError, ValueError, AttributeError) as e: raise ValueError(f"unreadable {folder / 'stylize.json'}: {e}") from None
+    for f, digest in sums.items():
+        if not (folder / f).is_file() or file_sha256(folder / f) != digest:
+            raise ValueError(f"the checkpoint at {folder} is damaged: {f} does not match the checksum written with it; "
+                             "remove this checkpoint folder to use the one before it")
+
 def _int_in(v, lo:int, hi:int)->bool: return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 def generator_config(cfg, # the parsed config.json
@@ -457,6 +477,7 @@ def load_generator(path=None, # a folder saved by save_generator; None for the s
     wf, cf = folder / 'model.safetensors', folder / 'config.json'
     for f in (wf, cf):
         if not f.exists(): raise FileNotFoundError(f"no generator at {folder}: expected {wf.name} and {cf.name} (written by save_generator); missing {f}")
+    check_checksums(folder)
     try: cfg = json.loads(cf.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{cf} is not valid JSON: {e}") from None
     G = TriPlaneGenerator(**generator_config(cfg, cf))

@@ -21,7 +21,7 @@ __all__ = ['resize', 'SuperResolution', 'camera_rays', 'sample_trigrid', 'OSGDec
 # %% ../nbs/15b_panohead.ipynb #p006
 from .stylegan2 import (fir_kernel, FullyConnectedLayer, MappingNetwork, SynthesisBlock, SynthesisNetwork, ToRGBLayer,
                                  Generator)
-from .generator import check_ws, check_size, check_weights
+from .generator import check_ws, check_size, check_weights, check_checksums
 
 # %% ../nbs/15b_panohead.ipynb #p008
 _SR = {  # name: (output side, input side, (block0 channels, block0 up), (block1 channels), register a filter buffer)
@@ -526,6 +526,7 @@ def load_any_generator(path, # .pkl, a PanoHead folder, or a headstyle generator
         from headstyle.generator import load_generator
         return load_generator()
     path = Path(path)
+    if path.is_dir(): check_checksums(path)          # a stylizer checkpoint: its files as they were written
     if path.is_dir() and (path / 'config.json').exists():
         try: cfg = json.loads((path / 'config.json').read_text())
         except json.JSONDecodeError as e: raise ValueError(f"{path / 'config.json'} is not valid JSON: {e}") from None

@@ -124,7 +124,7 @@ class StylizeConfig:
         if not 0 <= self.seed < 2 ** 63: raise ValueError(f"seed must be in [0, 2**63), got {self.seed}")
         for k, top in LIMITS.items():      # bounded before anything is allocated
             if getattr(self, k) is not None and getattr(self, k) > top:
-                raise ValueError(f"{k} {getattr(self, k)} is more than headstyle allows ({top}); {LIMIT_WHY[k]}")
+                raise ValueError(f"{k} {getattr(self, k)} is more than headstyle allows ({top}; {LIMIT_WHY[k]}): lower it")
         if self.grid_tile is not None and self.grid_tile < 8: raise ValueError(f"grid_tile must be None or at least 8 pixels, got {self.grid_tile}")
         if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
             raise ValueError(f"truncation_cutoff must be None or >= 0 (the number of W+ codes truncated), got {self.truncation_cutoff}")

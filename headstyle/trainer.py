@@ -15,12 +15,13 @@ from fastcore.basics import patch
 from .cameras import camera_params
 from .guidance import Guide
 from .stylize import Stylizer, StylizeConfig, generator_fingerprint
+from .generator import file_sha256, check_checksums
 
 # %% auto #0
 __all__ = ['LOCK_FILE', 'RUN_KINDS', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'RENDER_FILES', 'PREVIEW_YAWS', 'MAX_SKIPPED_IN_A_ROW',
            'atomic_write', 'optimizer_to_safe', 'optimizer_from_safe', 'Diverged', 'run_kind', 'hold_run_folder',
            'check_finite', 'clean_stale', 'list_checkpoints', 'prune_checkpoints', 'find_checkpoint',
-           'checkpoint_config', 'Interrupted', 'stop_signals']
+           'checkpoint_config', 'Interrupted', 'stop_signals', 'die_with_parent']
 
 # %% ../nbs/10b_trainer.ipynb #c043
 def _fsync(path:Path)->None:
@@ -93,10 +94,15 @@ def _lock(folder:Path)->int|None:
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode(errors='replace').strip(); os.close(fd)
+            if pid == str(os.getpid()): return None    # this process holds it already (through another copy of this module)
             raise ValueError(f"{folder} is in use by another headstyle process{f' (pid {pid})' if pid.isdigit() else ''}: "
                              "wait for it to finish, or choose another --out") from None
+        except OSError as e:               # a file system without locks (some network mounts): go on, unguarded
+            os.close(fd); (folder/LOCK_FILE).unlink(missing_ok=True)
+            warnings.warn(f"cannot lock {folder} ({e.strerror}); nothing stops another process from writing there meanwhile")
+            return None
         try: same = os.fstat(fd).st_ino == os.stat(path).st_ino     # not a lock file its last holder removed meanwhile
         except FileNotFoundError: same = False
         if same: break
@@ -117,24 +123,28 @@ def hold_run_folder(folder, # the run folder (created if missing)
         _held[key][2] += 1
     else:
         fd = _lock(folder)
-        if (have := run_kind(folder)) not in (None, kind):
-            if fd is not None: os.close(fd)
+        try: have = run_kind(folder)
+        except BaseException: _release(folder, fd); raise
+        if have not in (None, kind):
+            _release(folder, fd)
             raise ValueError(f"{folder} holds {RUN_KINDS[have]}, not {RUN_KINDS[kind]}: choose another --out")
         _held[key] = [fd, kind, 1]
     try: yield folder
     finally:
         _held[key][2] -= 1
-        if _held[key][2] == 0:
-            fd = _held.pop(key)[0]
-            if fd is not None:
-                (folder/LOCK_FILE).unlink(missing_ok=True); os.close(fd)
+        if _held[key][2] == 0: _release(folder, _held.pop(key)[0])
+
+def _release(folder:Path, fd:int|None)->None:
+    "Remove the lock file this process holds in `folder` and drop the lock."
+    if fd is None: return
+    (folder/LOCK_FILE).unlink(missing_ok=True); os.close(fd)
 
 def check_finite(tensors:dict, # name -> tensor
                  what:str, # what they are, for the message, e.g. 'the weights of iteration 120'
                 )->None:
     "Raise `Diverged` naming the tensors of `tensors` that hold NaN or infinite values."
     bad = [k for k, v in tensors.items() if torch.is_tensor(v) and v.is_floating_point() and not v.is_meta and not torch.isfinite(v).all()]
-    if bad: raise Diverged(f"{what} hold NaN or infinite values in {len(bad)} tensors ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
+    if bad: raise Diverged(f"{what}: NaN or infinite values in {len(bad)} tensor{'s' if len(bad) > 1 else ''} ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''})")
 
 
 # %% ../nbs/10b_trainer.ipynb #c044
@@ -171,12 +181,7 @@ def clean_stale(folder, # a run folder
                 gone.append(p)
     return gone
 
-def _sha256(path:Path)->str:
-    "SHA-256 of a file's bytes."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
+_sha256 = file_sha256
 
 @patch(as_prop=True)
 def prior_fingerprint(self:Stylizer)->dict:
@@ -213,7 +218,8 @@ def save(self:Stylizer, folder=None, # checkpoint folder; None: out/checkpoints/
         _write_json(tmp / 'stylize.json', dict(config=asdict(self.config), iteration=self.iteration, stats=self.stats,
                                                optimizer=opt_index, params=list(self.params), history_keys=keys,
                                                fingerprint=self.fingerprint, prior=self.prior_fingerprint,
-                                               sha256={f: _sha256(tmp / f) for f in ('model.safetensors', 'state.safetensors')}))
+                                               sha256={f: _sha256(tmp / f) for f in ('model.safetensors', 'state.safetensors', 'config.json')
+                                                       if (tmp / f).is_file()}))
         _fsync(tmp)
         if folder.exists(): os.replace(folder, old)     # a folder cannot be renamed onto a non-empty one
         os.replace(tmp, folder); _fsync(folder.parent)
@@ -269,27 +275,30 @@ def load_state(self:Stylizer, folder, # a checkpoint folder written by `save`
     from safetensors.torch import load_file
     folder = find_checkpoint(folder)
     damaged = f"remove {folder} to resume from the checkpoint before it"
+    check_checksums(folder)                                           # checkpoints written before checksums have none
     try:
         meta = json.loads((folder / 'stylize.json').read_text())
-        for f, digest in (meta.get('sha256') or {}).items():         # checkpoints written before checksums have none
-            if _sha256(folder / f) != digest: raise ValueError(f"{f} does not match the checksum written with it (damaged); {damaged}")
         weights, state = load_file(str(folder / 'model.safetensors')), load_file(str(folder / 'state.safetensors'))
         if not (isinstance(meta['iteration'], int) and meta['iteration'] >= 0 and isinstance(meta['stats'], dict)):
             raise ValueError(f"stylize.json: iteration {meta['iteration']!r} is not a count, or stats is not an object")
     except Exception as e: raise ValueError(f"unreadable checkpoint at {folder}: {e}") from None
-    try: check_finite(weights, 'its weights'); check_finite(state, 'its optimizer state')
+    try:      # the loss history keeps the NaN of skipped updates on purpose; weights and Adam's moments must be finite
+        check_finite(weights, 'its weights')
+        check_finite({k: v for k, v in state.items() if k not in ('history', 'history_present', 'rng')}, 'its optimizer state')
     except Diverged as e: raise ValueError(f"the checkpoint at {folder} is damaged: {e}; {damaged}") from None
     if meta.get('fingerprint') != self.fingerprint:
         raise ValueError(f"the checkpoint at {folder} was trained from a different generator than the one given")
     if meta.get('params') != list(self.params):
         raise ValueError(f"the checkpoint at {folder} trains other parameters than this stylizer")
-    if (saved := meta.get('prior')) is not None and saved != self.prior_fingerprint:   # checkpoints of older versions have none
+    if (saved := meta.get('prior')) is not None:                      # checkpoints of older versions have none
         now = self.prior_fingerprint
-        parts = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
-        dtypes = {k for k in parts if k in saved and k in now and saved[k][0] != now[k][0]}
-        hint = (f"; the run used them in {saved[min(dtypes)][0]}: pass the same --dtype" if dtypes else
-                "; pass the run's --prior and --controlnet-* folders")
-        raise ValueError(f"the checkpoint at {folder} was trained with another prior than the one given ({', '.join(parts)} differ){hint}")
+        same_dtype = {k for k in set(saved) & set(now) if saved[k][0] == now[k][0]}
+        if parts := sorted(k for k in set(saved) ^ set(now) | {k for k in same_dtype if saved[k][1] != now[k][1]}):
+            raise ValueError(f"the checkpoint at {folder} was trained with another prior than the one given ({', '.join(parts)} differ); "
+                             "pass the run's --prior and --controlnet-* folders")
+        if other := sorted(set(saved) & set(now) - same_dtype):   # a cast changes the bytes: the weights cannot be compared
+            warnings.warn(f"the run at {folder} used the prior in {saved[other[0]][0]}, this process in {now[other[0]][0]}; "
+                          f"{', '.join(other)} cannot be checked against the run's: make sure they come from the same folders")
     try:
         self.G.load_state_dict(weights)
         self.opt.load_state_dict(optimizer_from_safe(meta['optimizer'], state))
@@ -373,6 +382,21 @@ def stop_signals():
     finally:
         for s, h in old.items(): signal.signal(s, h)
 
+def die_with_parent(parent:int, # the pid of the process this one must not outlive
+                   )->None:
+    "SIGTERM to this process when `parent` dies, kill -9 included: prctl(PR_SET_PDEATHSIG) on Linux, else a thread polling the parent's pid."
+    import ctypes, sys, time
+    armed = False
+    if sys.platform.startswith('linux'):
+        try: armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0) == 0   # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError): pass
+    if os.getppid() != parent: os.kill(os.getpid(), signal.SIGTERM)              # it died before that
+    elif not armed:
+        def watch():
+            while os.getppid() == parent: time.sleep(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+        threading.Thread(target=watch, daemon=True).start()
+
 MAX_SKIPPED_IN_A_ROW = 20   # updates skipped one after another (non-finite loss or gradient) before a run counts as diverged
 
 @patch
@@ -384,7 +408,9 @@ def run(self:Stylizer, iterations:int|None=None, # stop after this many iteratio
     total = self.config.iterations if iterations is None else iterations
     if total < 1: raise ValueError(f"iterations must be a positive integer, got {total}")
     with contextlib.ExitStack() as held:
-        if self.out is not None: held.enter_context(hold_run_folder(self.out, 'stylize')); clean_stale(self.out)
+        if self.out is not None:
+            held.enter_context(hold_run_folder(self.out, 'stylize')); clean_stale(self.out)
+            self.prior_fingerprint                    # computed now, so that a checkpoint on Ctrl-C or SIGTERM is not delayed by it
         return self._run(total, callbacks, progress)
 
 @patch
@@ -403,8 +429,9 @@ def _run(self:Stylizer, total:int, callbacks, progress:bool)->list:
                 skipped = skipped + 1 if rec['skipped'] else 0
                 if skipped == 1: warnings.warn(f"iteration {self.iteration}: the loss or its gradient is not finite; the update was skipped")
                 if skipped >= MAX_SKIPPED_IN_A_ROW:
-                    raise Diverged(f"the run diverged: the last {skipped} updates were all skipped (non-finite loss or gradient) at "
-                                   f"iteration {self.iteration}; lower lr (now {c.lr:g}) or resume from an earlier checkpoint")
+                    raise Diverged(f"the run diverged: the last {skipped} updates were all skipped (non-finite loss or gradient), up to "
+                                   f"iteration {self.iteration}; its checkpoints are kept: start again in another --out with a lower lr "
+                                   f"(now {c.lr:g}, e.g. through --config)")
                 bar.update(1)
                 bar.set_postfix({k: f'{v:.3g}' for k, v in rec.items() if k != 'skipped'}, refresh=False)
                 if self.out is not None:

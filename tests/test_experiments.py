@@ -162,8 +162,8 @@ import os, subprocess, sys
 child = '''
 import os, sys, time
 if sys.argv[1] == 'poll': sys.platform = 'other'       # as where prctl is missing: the polling thread
-from headstyle.experiments import _die_with_parent
-_die_with_parent(os.getppid()); print(os.getpid(), flush=True); time.sleep(120)
+from headstyle.trainer import die_with_parent
+die_with_parent(os.getppid()); print(os.getpid(), flush=True); time.sleep(120)
 '''
 subprocess.Popen([sys.executable, '-c', child, sys.argv[1]]).wait()
 """

@@ -82,8 +82,10 @@ def test_damaged_checkpoints_are_refused_on_resume(guides, tmp_path):
     ck = list_checkpoints(tmp_path)[-1]
     data = bytearray((ck/'model.safetensors').read_bytes()); data[-4000:] = os.urandom(4000)
     (ck/'model.safetensors').write_bytes(bytes(data))
-    with pytest.raises(ValueError, match='model.safetensors does not match the checksum.*remove .*it000002 to resume from the checkpoint before it'):
+    with pytest.raises(ValueError, match='it000002 is damaged: model.safetensors does not match the checksum written with it; remove this checkpoint'):
         Stylizer.resume(tmp_path, G, *guides)
+    from headstyle.panohead import load_any_generator          # evaluate and render read checkpoints as generators: refused too
+    with pytest.raises(ValueError, match='it000002 is damaged: model.safetensors does not match'): load_any_generator(ck)
     # NaN weights with a matching checksum (written by another tool): refused as damaged
     from safetensors.torch import load_file, save_file
     prev = list_checkpoints(tmp_path)[0]
@@ -91,16 +93,23 @@ def test_damaged_checkpoints_are_refused_on_resume(guides, tmp_path):
     save_file(w, str(prev/'model.safetensors'))
     meta = json.loads((prev/'stylize.json').read_text()); meta.pop('sha256')
     (prev/'stylize.json').write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=f'is damaged: its weights hold NaN or infinite values in 1 tensors \\({k}\\)'):
+    with pytest.raises(ValueError, match=f'is damaged: its weights: NaN or infinite values in 1 tensor \\({k}\\)'):
         Stylizer.resume(prev, G, *guides)
     meta['iteration'] = 'two'; (prev/'stylize.json').write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="unreadable checkpoint .*iteration 'two' is not a count"):
         Stylizer.resume(prev, G, *guides)
 
+def test_a_run_that_skipped_an_update_resumes(guides, tmp_path):
+    G = small_generator()
+    st = Stylizer(G, *guides, tiny(iterations=3), tmp_path); st.run(iterations=1, progress=False)
+    st.history[-1]['total'] = float('nan'); st.save()          # the history keeps a skipped update's NaN loss on purpose
+    resumed = Stylizer.resume(tmp_path, G, *guides)
+    assert resumed.iteration == 1 and resumed.history[-1]['total'] != resumed.history[-1]['total']
+
 def test_non_finite_weights_are_never_written(guides, tmp_path):
     st = Stylizer(small_generator(), *guides, tiny(), tmp_path); st.run(iterations=1, progress=False)
     with torch.no_grad(): next(iter(st.params.values())).fill_(float('inf'))
-    with pytest.raises(Diverged, match='the weights of iteration 1 hold NaN or infinite values'): st.save()
+    with pytest.raises(Diverged, match='the weights of iteration 1: NaN or infinite values'): st.save()
     assert [c.name for c in list_checkpoints(tmp_path)] == ['it000001']
 
 def test_a_run_whose_updates_are_all_skipped_stops(guides, tmp_path, monkeypatch):
@@ -131,8 +140,8 @@ def test_resume_refuses_another_prior(guides, tmp_path):
     with pytest.raises(ValueError, match=r'another prior than the one given \(grid.controlnet differ\).*--controlnet-'):
         Stylizer.resume(tmp_path, G, *other)
     bf = [Guide(g.tokenizer, g.text_encoder, g.vae, copy.deepcopy(g.unet).to(torch.bfloat16), g.scheduler, g.controlnet) for g in guides]
-    with pytest.raises(ValueError, match='the run used them in float32: pass the same --dtype'):
-        Stylizer.resume(tmp_path, G, *bf)
+    with pytest.warns(UserWarning, match='used the prior in float32, this process in bfloat16; grid.unet, single.unet cannot be checked'):
+        Stylizer.resume(tmp_path, G, *bf)                                  # another dtype: the bytes differ, so only a warning
     Stylizer.resume(tmp_path, G, *other[:1], guides[1])                    # the same models in new Guide objects: fine
 
 # ---- options, bounds, empty folders -------------------------------------------------------------------------------
@@ -169,3 +178,14 @@ def test_configs_out_of_range_are_refused():
                      (dict(seed=-1), 'seed must be in'), (dict(mirror_weights=(1., -1.)), 'mirror_weights must be non-negative')]:
         with pytest.raises(ValueError, match=msg.replace('(', '\\(')): StylizeConfig(**bad)
     StylizeConfig(preview_samples=0, preview_every=0)                    # no previews: no identities needed
+
+def test_a_second_copy_of_the_module_in_one_process_is_the_same_holder(tmp_path):
+    # a notebook that runs the trainer's cells defines a second `hold_run_folder` with its own, empty table of held folders
+    import headstyle.trainer as tr
+    with hold_run_folder(tmp_path/'run', 'stylize'):
+        table = dict(tr._held); tr._held.clear()                   # what that second copy sees
+        try:
+            with hold_run_folder(tmp_path/'run', 'stylize'): pass
+        finally: tr._held.clear(); tr._held.update(table)
+        assert (tmp_path/'run'/LOCK_FILE).exists()                 # the inner hold did not release the outer one
+    assert not (tmp_path/'run'/LOCK_FILE).exists()

@@ -147,6 +147,9 @@ def test_resume_refuses_bad_checkpoints(G, guides, tmp_path):
     with pytest.raises(ValueError, match='different generator'): Stylizer.resume(ck, small_generator(seed=1), *guides)
     with pytest.raises(FileNotFoundError, match='no stylizer checkpoint'): Stylizer.resume(tmp_path / 'nothing', G, *guides)
     (ck / 'state.safetensors').write_bytes(b'not a safetensors file')
+    with pytest.raises(ValueError, match='is damaged: state.safetensors does not match the checksum'): Stylizer.resume(ck, G, *guides)
+    meta = json.loads((ck / 'stylize.json').read_text()); meta.pop('sha256')           # as written before checksums
+    (ck / 'stylize.json').write_text(json.dumps(meta))
     with pytest.raises(ValueError, match='unreadable checkpoint'): Stylizer.resume(ck, G, *guides)
     (ck / 'stylize.json').write_text('{')
     with pytest.raises(ValueError, match='unreadable checkpoint config'): Stylizer.resume(ck, G, *guides)
