@@ -174,7 +174,9 @@ def test_clean_grad_and_inject():
     loss = inject(z, grad); loss.backward()
     z2 = z.detach().clone().requires_grad_()
     loss2 = 0.5 * ((z2 - (z2 - grad).detach()) ** 2).sum(); loss2.backward()
-    torch.testing.assert_close(z.grad, grad); torch.testing.assert_close(z2.grad, z.grad); torch.testing.assert_close(loss, loss2)
+    # the second form rounds z - (z - g) element by element (U |z| each) before summing 288 squares (~144): a relative 1e-4
+    # bounds that and the sum's own rounding (gamma_288 = 2e-5 relative), where the default 2e-4 is ~13 float32 steps of the loss
+    torch.testing.assert_close(z.grad, grad); torch.testing.assert_close(z2.grad, z.grad); torch.testing.assert_close(loss, loss2, rtol=1e-4, atol=0)
 
 def test_schedule():
     s = ddim_scheduler()

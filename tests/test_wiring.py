@@ -139,3 +139,13 @@ def test_grid_depth_control_and_mask_come_from_the_frozen_renders(guides):
     off = stylizer(guides, mask_grad=False, grid_control=False, **GRID)
     off.grid_losses(off.sample_ws(1))
     assert calls(off.guide_grid, 'loss')[0]['mask'] is None and calls(off.guide_grid, 'query')[0]['control'] is None
+
+def test_the_mirror_view_is_rendered_from_the_trainable_tri_planes(guides):
+    # only the mirrored view weighted, no other term: its gradient must reach the trainable backbone through its tri-planes
+    st = stylizer(guides, mirror_weights=(0., 1.), tweedie_weight=0., grid=False, grid_control=False)
+    ws = st.sample_ws(1)
+    planes = st.shared_planes(ws)
+    assert planes is not None                                   # the path where the views share one backbone pass
+    st.single_view_losses(ws, planes)['single'].backward()
+    backbone = [p.grad for k, p in st.params.items() if k.startswith('backbone.synthesis.')]
+    assert any(g is not None and g.abs().sum() > 0 for g in backbone)
