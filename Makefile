@@ -37,8 +37,8 @@ test: install browser
 
 # the suite as other machines run it: two threads, and ATen's and oneDNN's kernels capped at an older ISA (slow; not in CI)
 test-isa: install
-	HEADSTYLE_TEST_THREADS=2 $(BIN)/pytest tests/ -q -x --deselect tests/test_docs.py
-	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/pytest tests/ -q -x --deselect tests/test_docs.py
+	HEADSTYLE_TEST_THREADS=2 $(BIN)/pytest tests/ -q -x --ignore=tests/test_docs.py
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/pytest tests/ -q -x --ignore=tests/test_docs.py
 	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2
 
 # headless Chromium for the docs page checks: Debian's package, installed only when missing. Without Chromium and no way
