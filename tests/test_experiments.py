@@ -1,6 +1,7 @@
 "The sweeps of headstyle.experiments: shards, resumption, summaries, and real quick runs through the CLI."
 import json, os, shutil, subprocess, time
 import pytest
+import torch
 import headstyle.experiments as ex
 from conftest import BIN, ROOT
 from test_metrics import evaluate_cli
@@ -45,8 +46,10 @@ def test_quick_ablation_rows_in_two_workers(tmp_path):
     rec = json.loads((tmp_path/'results'/'full__werewolf__seed0.json').read_text())
     assert rec['command'].startswith('headstyle stylize --method full --prompt a werewolf') and 0 <= rec['metrics']['id'] <= 1.0001
     assert rec['metrics']['delta_d'] is not None and rec['settings']['iterations'] == {'full__werewolf__seed0': 2}
-    traj = ex.trajectory(tmp_path, 'werewolf', seeds=(0,), systems=('sds', 'full'), every=1, progress=False,
-                         identities=rec['settings']['identities'], reference_identities=8)   # as --quick grades
+    threads = torch.get_num_threads(); torch.set_num_threads(1)     # as the workers grade: the same sums in the same order
+    try: traj = ex.trajectory(tmp_path, 'werewolf', seeds=(0,), systems=('sds', 'full'), every=1, progress=False,
+                              identities=rec['settings']['identities'], reference_identities=8)   # as --quick grades
+    finally: torch.set_num_threads(threads)
     assert [(r['system'], r['iteration']) for r in traj] == [('sds', 2), ('full', 2)]   # a quick run keeps only its last checkpoint
     assert json.loads(json.dumps(traj[1]['metrics'])) == rec['metrics']     # the last point of a trajectory is the run's own grade
 
