@@ -4,7 +4,7 @@
 
 # %% ../nbs/10b_trainer.ipynb #t003
 from __future__ import annotations
-import hashlib, json, os, re, shutil, signal, threading, warnings
+import json, os, re, shutil, signal, threading, warnings
 import contextlib
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -181,8 +181,6 @@ def clean_stale(folder, # a run folder
                 gone.append(p)
     return gone
 
-_sha256 = file_sha256
-
 @patch(as_prop=True)
 def prior_fingerprint(self:Stylizer)->dict:
     "What the run distils from: 'single.unet', 'grid.controlnet', ... -> [dtype, SHA-256 of the weights], computed once."
@@ -218,7 +216,7 @@ def save(self:Stylizer, folder=None, # checkpoint folder; None: out/checkpoints/
         _write_json(tmp / 'stylize.json', dict(config=asdict(self.config), iteration=self.iteration, stats=self.stats,
                                                optimizer=opt_index, params=list(self.params), history_keys=keys,
                                                fingerprint=self.fingerprint, prior=self.prior_fingerprint,
-                                               sha256={f: _sha256(tmp / f) for f in ('model.safetensors', 'state.safetensors', 'config.json')
+                                               sha256={f: file_sha256(tmp / f) for f in ('model.safetensors', 'state.safetensors', 'config.json')
                                                        if (tmp / f).is_file()}))
         _fsync(tmp)
         if folder.exists(): os.replace(folder, old)     # a folder cannot be renamed onto a non-empty one
