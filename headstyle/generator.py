@@ -16,10 +16,10 @@ from .world import Z_DIM, check_latents, z_to_identity, head_spec, head_field, h
 
 # %% auto #0
 __all__ = ['BOX', 'EVAL_YAWS', 'ASSETS', 'GENERATOR_DIR', 'MAX_PARAMS', 'MappingNetwork', 'ModConv', 'SynthesisNetwork',
-           'Backbone', 'sample_triplanes', 'Decoder', 'SuperResolution', 'check_ws', 'TriPlaneGenerator',
-           'field_points', 'loss_3d', 'fit_dataset', 'train_generator', 'psnr', 'mask_iou', 'eval_cameras',
-           'evaluate_fit', 'save_generator', 'param_count', 'check_size', 'check_weights', 'file_sha256',
-           'check_checksums', 'generator_config', 'load_generator']
+           'Backbone', 'sample_triplanes', 'Decoder', 'decode_in_box', 'SuperResolution', 'check_ws',
+           'TriPlaneGenerator', 'field_points', 'loss_3d', 'fit_dataset', 'train_generator', 'psnr', 'mask_iou',
+           'eval_cameras', 'evaluate_fit', 'save_generator', 'param_count', 'check_size', 'check_weights',
+           'file_sha256', 'check_checksums', 'generator_config', 'load_generator']
 
 # %% ../nbs/03_generator.ipynb #c006
 class MappingNetwork(nn.Module):
@@ -138,12 +138,25 @@ class Decoder(nn.Module):
         self.out_features = out_features
         self.net = nn.Sequential(nn.Linear(plane_channels, hidden), nn.Softplus(), nn.Linear(hidden, 1 + out_features))
 
-    def forward(self, feats:Tensor, # (B, P, C) sampled tri-plane features
-                x:Tensor, # (B, P, 3) the points (for the box mask)
-               )->tuple[Tensor, Tensor]: # sigma (B, P), features (B, P, F)
-        o = self.net(feats)
+    def forward(self, feats:Tensor, # (..., C) sampled tri-plane features
+                x:Tensor, # (..., 3) the points (for the box mask)
+               )->tuple[Tensor, Tensor]: # sigma (...), features (..., F)
+        o = self.net(feats.reshape(-1, feats.shape[-1])).reshape(*feats.shape[:-1], -1)   # 2-D matmuls: a 3-D input takes a slower batched path
         inside = (x.abs() < BOX / 2).all(-1)
         return 10 * F.softplus(o[..., 0]) * inside, torch.sigmoid(o[..., 1:]) * 2 - 1
+
+def decode_in_box(planes:Tensor, # (B, 3, C, R, R) tri-plane features
+                  x:Tensor, # (B, P, 3) points
+                  decoder:Decoder, # the MLP
+                  box:float=BOX, # side of the cube the planes cover
+                 )->tuple[Tensor, Tensor]: # sigma (B, P), features (B, P, F)
+    "The field at points: the decoder runs only at the points inside the box, outside it density and features are 0."
+    B, P, _ = x.shape
+    inside = (x.abs() < box / 2).all(-1)                                                    # (B, P)
+    feats = torch.cat([sample_triplanes(planes[b:b + 1], x[b:b + 1, inside[b]], box)[0] for b in range(B)])   # (N, C)
+    sigma, f = decoder(feats, x[inside])
+    return (x.new_zeros(B, P).masked_scatter(inside, sigma.to(x)),
+            x.new_zeros(B, P, f.shape[-1]).masked_scatter(inside[..., None], f.to(x)))
 
 # %% ../nbs/03_generator.ipynb #c015
 class SuperResolution(nn.Module):
@@ -209,7 +222,7 @@ class TriPlaneGenerator(nn.Module):
     def field(self, planes:Tensor, # (B, 3, C, R, R) tri-planes
              ):
         "The radiance field of tri-planes: points (B, P, 3) -> sigma (B, P), features (B, P, F)."
-        return lambda x: self.decoder(sample_triplanes(planes, x), x)
+        return lambda x: decode_in_box(planes, x, self.decoder)
 
     def triplanes(self, ws:Tensor, # (B, num_ws, w_dim) W+ codes
                  )->Tensor: # (B, 3, C, R, R)

@@ -298,11 +298,22 @@ def test_generator_checkpointing_gives_the_same_update(G, guides):
         a, b = Stylizer(G, *guides, config(backward_per_view=per)), Stylizer(G, *guides, config(checkpoint_generator=True))
         assert_same_update(a, b)
 
+def test_decoding_only_inside_the_box_gives_the_same_update(G, guides):
+    from headstyle.generator import sample_triplanes
+    a, b = (Stylizer(G, *guides, config()) for _ in range(2))
+    seen = {id(a): [], id(b): []}
+    for st in (a, b):
+        for g in (st.G, st.frozen): g.decoder.register_forward_hook(lambda m, i, o, k=id(st): seen[k].append(i[0].shape[:-1].numel()))
+    for g in (b.G, b.frozen):       # the decoder at every sample of every ray, as before the box was skipped
+        g.field = (lambda g: lambda planes: lambda x: g.decoder(sample_triplanes(planes, x), x))(g)
+    assert_same_update(a, b)
+    assert len(seen[id(a)]) == len(seen[id(b)]) and sum(seen[id(a)]) < 0.9 * sum(seen[id(b)])   # the same calls, fewer samples
+
 def test_render_samples_sets_the_training_renders_only(G, guides):
     st = Stylizer(G, *guides, config(render_samples=8))
     ws, cams = st.sample_ws(2), sample_cameras(2, (-1., 1.), (0., 0.2), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         r, native = st.render(ws, cams)['image'], st.G.synthesis(ws, cams)['image']
         assert torch.equal(r, st.G.synthesis(ws, cams, n_samples=8)['image']) and not torch.allclose(r, native)
-    assert Stylizer(G, *guides, config()).sampling == {} and st.sampling == dict(n_samples=8)
+    assert Stylizer(G, *guides, config(render_samples=None)).sampling == {} and st.sampling == dict(n_samples=8)
     with pytest.raises(ValueError, match='render_samples must be None or >= 2'): config(render_samples=1)
