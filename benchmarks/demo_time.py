@@ -43,7 +43,9 @@ def run_demo(folder:Path, prompt:str|None=None, seed:int|None=None, cache:Path|N
     return dict(command=' '.join(['headstyle', *argv[1:]]).replace(str(folder), 'OUT'), wall_s=round(wall, 1),
                 reference='rendered' if rendered or not cache else 'read from the cache',
                 peak_rss_gb=round(peak / 2**30, 2), results=keep,
-                full_beats_sds=keep['full']['id'] > keep['sds']['id'] and keep['full']['diversity'] > keep['sds']['diversity'],
+                differences=sorted(m['settings'].get('differences', {})),    # the settings in which the two runs differ
+                full_keeps_more_identity=keep['full']['id'] > keep['sds']['id'],
+                full_more_diverse=keep['full']['diversity'] > keep['sds']['diversity'],
                 style_ok=min(keep['full']['style'], keep['sds']['style']) >= 0.8)
 
 def main():

@@ -151,6 +151,7 @@ def decode_in_box(planes:Tensor, # (B, 3, C, R, R) tri-plane features
                   box:float=BOX, # side of the cube the planes cover
                  )->tuple[Tensor, Tensor]: # sigma (B, P), features (B, P, F)
     "The field at points: the decoder runs only at the points inside the box, outside it density and features are 0."
+    if x.is_meta: return decoder(sample_triplanes(planes, x, box), x)     # no values to tell inside from outside (device checks)
     B, P, _ = x.shape
     inside = (x.abs() < box / 2).all(-1)                                                    # (B, P)
     feats = torch.cat([sample_triplanes(planes[b:b + 1], x[b:b + 1, inside[b]], box)[0] for b in range(B)])   # (N, C)

@@ -167,7 +167,7 @@ PRESETS = {
     'paper': {},
     'tiny': dict(iterations=300, lr=1e-3, relative_lr=True, truncation_cutoff=None, grid_tile=None, perceptual_weight=0.,
                  tweedie_weight=300., grid_tweedie_weight=300., grid_weight=0.25, grid_every=2,
-                 checkpoint_every=100, preview_every=50),
+                 checkpoint_every=100, preview_every=50, render_samples=32),
 }
 AUTHORS_WEIGHTS = dict(tweedie_weight=0.1, grid_weight=1., grid_every=1, grid_tweedie_weight=0.)   # the authors' loss balance
 PRESETS['tiny-authors'] = PRESETS['tiny'] | AUTHORS_WEIGHTS   # TinyHeads sizes, the authors' loss weights
@@ -412,7 +412,8 @@ def single_view_losses(self:Stylizer, ws:Tensor, # (B, num_ws, w_dim) W+ codes
     cams = mirror_batch(cam) if c.mirror else cam                                            # (2B or B, 25)
     k = len(cams) // B
     r = self.render(ws.repeat(k, 1, 1), cams, **_kw(planes, 0, lambda p: torch.cat([p] * k)))
-    with torch.no_grad(): f = self.frozen.synthesis(ws, cam, **_kw(planes, 1, lambda p: p), **self.sampling)
+    sr = {} if c.single_control else dict(superresolution=False)                            # only the edge map needs the frozen SR image
+    with torch.no_grad(): f = self.frozen.synthesis(ws, cam, **_kw(planes, 1, lambda p: p), **sr, **self.sampling)
     control = canny(f['image'], c.canny_low, c.canny_high) if c.single_control else None     # (B, 3, H, W)
     latents = self.guide.encode(r['image'], self.rng)                                        # (2B or B, 4, h, w)
     need_x0 = bool(c.tweedie_weight or (c.perceptual_weight and self.perceptual is not None))

@@ -40,6 +40,21 @@ def xp():
 def demo(): return js('benchmarks/results/demo_time.json')
 def default_demos(): return [r for r in demo()['runs'] if r['command'] == 'headstyle demo --out OUT']
 def course(): return js('benchmarks/results/course_time.json')
+def other_demos(): return [r for r in demo()['runs'] if r['command'] != 'headstyle demo --out OUT']
+
+def _pair(full_wins:bool)->dict|None:
+    "The one other prompt/seed demo in which the full method keeps more identity than SDS (or less), or None."
+    rs = [r for r in other_demos() if r['full_keeps_more_identity'] == full_wins]
+    return rs[0] if len(rs) == 1 else None
+
+def pair_seed(full_wins:bool):
+    r = _pair(full_wins)
+    return int(re.search(r'--seed (\d+)', r['command'])[1]) if r else None
+
+def pair_prompt(full_wins:bool):
+    r = _pair(full_wins)
+    return re.search(r'--prompt (.*) --seed', r['command'])[1] if r else None
+
 def table(): return js('experiments/table/summary.json')
 
 def demo_default(name):
@@ -127,19 +142,22 @@ class Claim:
 CLAIMS = [
     Claim(r"measures on (eight) fixed identities", 'nbs/16a_demo.ipynb (run_demo)', lambda m: [demo_default('identities')]),
     Claim(r"With its defaults \(werewolf, seed (\d+)\) the full method keeps more of each head than SDS \(id (\d\.\d+) against "
-          r"(\d\.\d+)\) and SDS pulls the heads together \(diversity (\d\.\d+) against (\d\.\d+);",
+          r"(\d\.\d+)\), and SDS does not pull the heads together \(diversity (\d\.\d+) against the full method's (\d\.\d+);",
           'benchmarks/results/demo_time.json (the default demo runs)',
           lambda m: [demo_default('seed')] + [one([r['results'][k][q] for r in default_demos()])
                                              for k, q in (('full', 'id'), ('sds', 'id'), ('sds', 'diversity'), ('full', 'diversity'))],
-          lambda m: demo_default('prompt') == 'a werewolf'),
-    Claim(r"against \d\.\d+; (\d\.\d+) before stylization\)", "the shipped generator on the demo's identities (recomputed as run_demo does)",
+          lambda m: demo_default('prompt') == 'a werewolf' and all(r['full_keeps_more_identity'] and not r['full_more_diverse']
+                                                                   for r in default_demos())),
+    Claim(r"(\d\.\d+) before stylization\)", "the shipped generator on the demo's identities (recomputed as run_demo does)",
           lambda m: [demo_original_diversity()]),
     Claim(r"with both judged werewolves \((\d+%) and (\d+%) of the views\)", 'benchmarks/results/demo_time.json',
           lambda m: [percent(one([r['results'][k]['style'] for r in default_demos()])) for k in ('full', 'sds')]),
-    Claim(r"the same holds on the (\w+) other prompt/seed pairs", 'benchmarks/results/demo_time.json',
-          lambda m: [len({r['command'] for r in demo()['runs']} - {'headstyle demo --out OUT'})],
-          lambda m: all(r['full_beats_sds'] and r['style_ok'] and r['results']['sds']['diversity'] < r['results']['full']['diversity']
-                        for r in demo()['runs'])),
+    Claim(r"of the (\w+) other prompt/seed pairs `benchmarks/demo_time.py` runs, the full method keeps more identity on one "
+          r"\(a pixar character, seed (\d+)\) and SDS on the other \(a werewolf, seed (\d+)\)", 'benchmarks/results/demo_time.json',
+          lambda m: [len(other_demos()), pair_seed(True), pair_seed(False)],
+          lambda m: {pair_prompt(True), pair_prompt(False)} == {'a pixar character', 'a werewolf'}
+                    and pair_prompt(True) == 'a pixar character' and all(r['style_ok'] for r in demo()['runs'])
+                    and all(set(r['differences']) == {'rule', 'single_control', 'rank_weighting', 'grid', 'grid_control'} for r in demo()['runs'])),
     Claim(r"The (\w+) runs train at once on (\w+) cores; on this project's (\d+)-core machine the demo takes under (\w+) minutes "
           r"\(median (\d+) s of (\w+) runs from a fresh install; the (\w+), which also renders and keeps the style's reference set, (\d+) s;",
           'benchmarks/results/demo_time.json',
@@ -280,7 +298,7 @@ def test_accounting_catches_a_new_number():
     assert extra != README
     missing = unaccounted(extra)
     assert [m.split()[0] for m in missing] == ['0.42', 'nine'], missing
-    changed = README.replace('(id 0.41 against 0.31)', '(id 0.45 against 0.31)')
+    changed = README.replace('(id 0.41 against 0.32)', '(id 0.45 against 0.32)')
     assert changed != README
     claim = next(c for c in CLAIMS if c.readme.startswith('With its defaults'))
     m = re.search(claim.readme, changed)

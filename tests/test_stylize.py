@@ -309,6 +309,14 @@ def test_decoding_only_inside_the_box_gives_the_same_update(G, guides):
     assert_same_update(a, b)
     assert len(seen[id(a)]) == len(seen[id(b)]) and sum(seen[id(a)]) < 0.9 * sum(seen[id(b)])   # the same calls, fewer samples
 
+def test_frozen_single_view_skips_super_resolution_without_an_edge_map(G, guides):
+    for method, sr in (('sds', False), ('full', True)):       # the frozen SR image only feeds the edge ControlNet's Canny map
+        st, seen = Stylizer(G, *guides, config().with_method(method)), []
+        synth = st.frozen.synthesis
+        st.frozen.synthesis = lambda ws, c, **kw: seen.append(kw.get('superresolution', True)) or synth(ws, c, **kw)
+        st.single_view_losses(st.sample_ws(1))
+        assert seen == [sr], (method, seen)
+
 def test_render_samples_sets_the_training_renders_only(G, guides):
     st = Stylizer(G, *guides, config(render_samples=8))
     ws, cams = st.sample_ws(2), sample_cameras(2, (-1., 1.), (0., 0.2), generator=torch.Generator().manual_seed(0))
