@@ -12,7 +12,7 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['DTYPES', 'SD15', 'IMAGENET_MEAN', 'IMAGENET_STD', 'resolve_device', 'resolve_dtype', 'sd15_models', 'random_guides',
-           'place_guide', 'DepthEstimator', 'tiny_depth_anything', 'depth_anything_small']
+           'place_guide', 'DepthEstimator', 'random_depth_anything', 'tiny_depth_anything', 'depth_anything_small']
 
 # %% ../nbs/15_full_scale.ipynb #c006
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -160,22 +160,26 @@ class DepthEstimator:
         return out.expand(-1, 3, -1, -1).contiguous()
 
 # %% ../nbs/15_full_scale.ipynb #c014
-def tiny_depth_anything(seed:int=0):
-    "A small random Depth Anything (DINOv2 backbone of width 32), for tests and CPU runs of the full-scale code path."
+def random_depth_anything(backbone:dict, # Dinov2Config fields of the backbone (patch 14)
+                          seed:int=0, # seeds the weights
+                          **head, # DepthAnythingConfig fields of the neck and head
+                         ):
+    "A Depth Anything of a given layout with random weights, in eval mode."
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
     torch.manual_seed(seed)
-    bb = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, patch_size=14,
-                      image_size=56, out_features=['stage1', 'stage2', 'stage3', 'stage4'], reshape_hidden_states=False)
-    return DepthAnythingForDepthEstimation(DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=32, patch_size=14,
-                                           neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8)).eval()
+    bb = Dinov2Config(patch_size=14, reshape_hidden_states=False, **backbone)
+    return DepthAnythingForDepthEstimation(DepthAnythingConfig(backbone_config=bb, patch_size=14, **head)).eval()
+
+def tiny_depth_anything(seed:int=0):
+    "A small random Depth Anything (DINOv2 backbone of width 32), for tests and CPU runs of the full-scale code path."
+    return random_depth_anything(dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=56,
+                                      out_features=['stage1', 'stage2', 'stage3', 'stage4']), seed,
+                                 reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8)
 
 # %% ../nbs/15_full_scale.ipynb #c015b
 def depth_anything_small(seed:int=0):
     "A random Depth Anything with Depth-Anything-V2-Small's layout (DINOv2 ViT-S/14), for timing the full-scale iteration."
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-    torch.manual_seed(seed)
-    bb = Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, patch_size=14,
-                      image_size=518, out_features=['stage3', 'stage6', 'stage9', 'stage12'], reshape_hidden_states=False)
-    return DepthAnythingForDepthEstimation(DepthAnythingConfig(backbone_config=bb, reassemble_hidden_size=384, patch_size=14,
-                                           reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[48, 96, 192, 384],
-                                           fusion_hidden_size=64, head_hidden_size=32)).eval()
+    return random_depth_anything(dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, image_size=518,
+                                      out_features=['stage3', 'stage6', 'stage9', 'stage12']), seed,
+                                 reassemble_hidden_size=384, reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[48, 96, 192, 384],
+                                 fusion_hidden_size=64, head_hidden_size=32)
