@@ -6,7 +6,8 @@ across a busy machine: variants alternate round by round, so that load slows the
 
 Each row adds one change to the row above it:
 - 'before': the step as it was before these changes: the decoder MLP at every depth of every ray, with 3-D matmuls,
-  and the generator's own 48 depths per ray;
+  and the generator's own 48 depths per ray (it already skips the frozen single view's unused super-resolution, an exact
+  saving this benchmark does not separate);
 - '+ decoder inside the box': the MLP runs only at the samples inside the box (outside it the density is 0, so those
   samples carry no weight and no gradient): the same update up to float32 reordering;
 - '+ 32 depths per ray (tiny preset)': the tiny preset's `render_samples=32`; evaluation renders keep 48;

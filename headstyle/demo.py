@@ -137,8 +137,7 @@ def differences_html(diff:dict, # `config_differences` of the runs
     if not diff: return "The runs have the same settings."
     name = lambda v: {True: 'on', False: 'off'}.get(v, v) if isinstance(v, bool) else v
     items = '; '.join(f"<b>{k}</b> " + ', '.join(f"{m}: {name(v)}" for m, v in vals.items()) for k, vals in diff.items())
-    return (f"The runs differ only in these settings: {items}. Every other setting is the same in both "
-            "(the mirror view, the Tweedie losses, LDIS, the schedule, the seed: each run's stylize.json).")
+    return f"The runs differ only in these settings: {items}. Every other setting is the same in both (each run's stylize.json)."
 
 def demo_html(metrics:dict, # the demo's numbers (metrics.json)
               views:dict, # name -> (V, N, 3, H, W) renders: 'original' and each method

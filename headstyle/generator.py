@@ -148,13 +148,12 @@ class Decoder(nn.Module):
 def decode_in_box(planes:Tensor, # (B, 3, C, R, R) tri-plane features
                   x:Tensor, # (B, P, 3) points
                   decoder:Decoder, # the MLP
-                  box:float=BOX, # side of the cube the planes cover
                  )->tuple[Tensor, Tensor]: # sigma (B, P), features (B, P, F)
     "The field at points: the decoder runs only at the points inside the box, outside it density and features are 0."
-    if x.is_meta: return decoder(sample_triplanes(planes, x, box), x)     # no values to tell inside from outside (device checks)
+    if x.is_meta: return decoder(sample_triplanes(planes, x), x)     # no values to tell inside from outside (device checks)
     B, P, _ = x.shape
-    inside = (x.abs() < box / 2).all(-1)                                                    # (B, P)
-    feats = torch.cat([sample_triplanes(planes[b:b + 1], x[b:b + 1, inside[b]], box)[0] for b in range(B)])   # (N, C)
+    inside = (x.abs() < BOX / 2).all(-1)                                                    # (B, P), the decoder's own mask
+    feats = torch.cat([sample_triplanes(planes[b:b + 1], x[b:b + 1, inside[b]])[0] for b in range(B)])   # (N, C)
     sigma, f = decoder(feats, x[inside])
     return (x.new_zeros(B, P).masked_scatter(inside, sigma.to(x)),
             x.new_zeros(B, P, f.shape[-1]).masked_scatter(inside[..., None], f.to(x)))

@@ -150,7 +150,7 @@ CLAIMS = [
                                                                    for r in default_demos())),
     Claim(r"(\d\.\d+) before stylization\)", "the shipped generator on the demo's identities (recomputed as run_demo does)",
           lambda m: [demo_original_diversity()]),
-    Claim(r"with both judged werewolves \((\d+%) and (\d+%) of the views\)", 'benchmarks/results/demo_time.json',
+    Claim(r"with both judged werewolves \(the full method's views (\d+%), SDS's (\d+%)\)", 'benchmarks/results/demo_time.json',
           lambda m: [percent(one([r['results'][k]['style'] for r in default_demos()])) for k in ('full', 'sds')]),
     Claim(r"of the (\w+) other prompt/seed pairs `benchmarks/demo_time.py` runs, the full method keeps more identity on one "
           r"\(a pixar character, seed (\d+)\) and SDS on the other \(a werewolf, seed (\d+)\)", 'benchmarks/results/demo_time.json',
