@@ -135,7 +135,7 @@ def differences_html(diff:dict, # `config_differences` of the runs
                     )->str:
     "One sentence naming every setting in which the runs differ, and saying that nothing else does."
     if not diff: return "The runs have the same settings."
-    name = lambda v: {True: 'on', False: 'off'}.get(v, v) if isinstance(v, bool) else v
+    name = lambda v: ('on' if v else 'off') if isinstance(v, bool) else v
     items = '; '.join(f"<b>{k}</b> " + ', '.join(f"{m}: {name(v)}" for m, v in vals.items()) for k, vals in diff.items())
     return f"The runs differ only in these settings: {items}. Every other setting is the same in both (each run's stylize.json)."
 

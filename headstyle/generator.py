@@ -139,11 +139,12 @@ class Decoder(nn.Module):
         self.net = nn.Sequential(nn.Linear(plane_channels, hidden), nn.Softplus(), nn.Linear(hidden, 1 + out_features))
 
     def forward(self, feats:Tensor, # (..., C) sampled tri-plane features
-                x:Tensor, # (..., 3) the points (for the box mask)
+                x:Tensor|None=None, # (..., 3) the points, for the box mask; None: points known to be inside the box
                )->tuple[Tensor, Tensor]: # sigma (...), features (..., F)
         o = self.net(feats.reshape(-1, feats.shape[-1])).reshape(*feats.shape[:-1], -1)   # 2-D matmuls: a 3-D input takes a slower batched path
-        inside = (x.abs() < BOX / 2).all(-1)
-        return 10 * F.softplus(o[..., 0]) * inside, torch.sigmoid(o[..., 1:]) * 2 - 1
+        sigma = 10 * F.softplus(o[..., 0])
+        if x is not None: sigma = sigma * (x.abs() < BOX / 2).all(-1)
+        return sigma, torch.sigmoid(o[..., 1:]) * 2 - 1
 
 def decode_in_box(planes:Tensor, # (B, 3, C, R, R) tri-plane features
                   x:Tensor, # (B, P, 3) points
@@ -154,7 +155,7 @@ def decode_in_box(planes:Tensor, # (B, 3, C, R, R) tri-plane features
     B, P, _ = x.shape
     inside = (x.abs() < BOX / 2).all(-1)                                                    # (B, P), the decoder's own mask
     feats = torch.cat([sample_triplanes(planes[b:b + 1], x[b:b + 1, inside[b]])[0] for b in range(B)])   # (N, C)
-    sigma, f = decoder(feats, x[inside])
+    sigma, f = decoder(feats)                                           # every one of them is inside
     return (x.new_zeros(B, P).masked_scatter(inside, sigma.to(x)),
             x.new_zeros(B, P, f.shape[-1]).masked_scatter(inside[..., None], f.to(x)))
 
