@@ -454,16 +454,25 @@ def metrics_html(res:dict, # headstyle.metrics.evaluate's numbers
     from headstyle.metrics import COLUMNS
     s = res['settings']
     head = ''.join(f'<th>{h}</th>' for _, h in COLUMNS)
-    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(('<td>—</td>' if m[k] is None else f"<td>{m[k]:.4f}</td>") for k, _ in COLUMNS) + "</tr>"
+    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(('<td>—</td>' if m.get(k) is None else f"<td>{m[k]:.4f}</td>") for k, _ in COLUMNS) + "</tr>"
                    for n, m in [*res['runs'].items(), ('original', res['original'])])
-    return (f"<p>{s['identities']} identities at yaws {', '.join(f'{d:g}°' for d in s['yaws_deg'])}, pitch {s['pitch_deg']:g}°; "
+    N, V, D = s['identities'], len(s['yaws_deg']), s.get('feature_dim')
+    n = N * V                     # renders per run: FID's sample
+    rank = f"rank at most {min(n - 1, D)} in the features' {D} dimensions" if D else f"rank at most {n - 1}"
+    at_mean = f"; renders whose features all sat at the reference mean would score FID {s['fid_at_reference_mean']:.4f}" if 'fid_at_reference_mean' in s else ''
+    return (f"<p>{N} identities at yaws {', '.join(f'{d:g}°' for d in s['yaws_deg'])}, pitch {s['pitch_deg']:g}°; "
             f"reference: {escape(str(s['reference']))} ({s['reference_images']} images); judges: {escape(json.dumps(s['judges']))}.</p>"
             f"<table><tr><th>run</th>{head}</tr>{rows}</table>"
             "<p class=note><b>FID, KID</b>: distance of the stylized renders to the reference set in the judges' feature space. "
+            "Read them beside <b>diversity</b>, the mean identity distance between the stylized heads (towards 0 when they collapse to one face): "
+            f"FID fits a Gaussian to a run's {n} renders ({N} identities × {V} yaws), a covariance of {rank}, "
+            f"so a set of renders collapsed near the reference mean can score a low FID{at_mean}. "
             "<b>CLIP</b>: CLIPScore, 2.5 max(cos, 0) between render and prompt; <b>CLIP cos</b>: the raw cosine. "
-            f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views). "
-            "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks. "
-            "<b>diversity</b>: mean identity distance between the stylized heads.</p>")
+            f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views); an unchanged head scores 1. "
+            "<b>ID cross</b>: different original heads among themselves, same camera: about what a head that lost its identity scores. "
+            "<b>ID other</b>: a stylized head against the other original heads, same camera. "
+            f"<b>ID top-1</b>: share of stylized heads whose most similar original at that camera is their own (chance 1/{N}). "
+            "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks.</p>")
 
 def evaluation_html(res:dict, # headstyle.metrics.evaluate's numbers
                     renders:dict, # name -> generator_renders output ('original' and each run)

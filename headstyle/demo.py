@@ -146,7 +146,12 @@ def demo_html(metrics:dict, # the demo's numbers (metrics.json)
              )->str:
     "The demo report as one self-contained HTML page."
     s = metrics['settings']
-    rows = ''.join(f"<tr><td>{m}</td><td>{metrics[m]['id']:.3f}</td><td>{metrics[m]['diversity']:.3f}</td>"
+    n = len(s['yaws_deg']) * s['identities']        # (view, identity) pairs: retrieval counts them
+    def id_cell(m):   # ID with its reference levels (`headstyle.metrics.identity_reference`)
+        if 'id_other' not in m: return f"{m['id']:.3f}"
+        return (f"{m['id']:.3f} <span class=note>(other heads {m['id_other']:.3f}, originals among themselves {m['id_cross']:.3f}; "
+                f"retrieval {round(m['retrieval'] * n)}/{n})</span>")
+    rows = ''.join(f"<tr><td>{m}</td><td>{id_cell(metrics[m])}</td><td>{metrics[m]['diversity']:.3f}</td>"
                    f"<td>{metrics[m]['style']:.0%}</td><td>{metrics[m]['seconds']:.0f}</td></tr>" for m in s['methods'])
     ref = metrics['reference']
     parts = [f"<h1>headstyle demo: “{s['prompt']}”</h1>",
@@ -156,6 +161,9 @@ def demo_html(metrics:dict, # the demo's numbers (metrics.json)
              f"<tr><td>original</td><td>1</td><td>{metrics['original']['diversity']:.3f}</td><td>{metrics['original']['style']:.0%}</td><td></td></tr></table>",
              f"<p class=note><b>id</b>: identity similarity between a stylized head and its original, same camera; for scale, "
              f"one original head at two yaws scores {ref['same_head']:.3f} and two different original heads {ref['different_heads']:.3f}. "
+             "In brackets: a stylized head against the <i>other</i> original heads, same camera; the original heads among themselves, "
+             f"about what a head that lost its identity scores; and <b>retrieval</b>, of the {n} stylized views, those whose most similar "
+             f"of the {s['identities']} originals at that yaw is their own (chance 1 in {s['identities']}). "
              "<b>diversity</b>: mean identity distance between stylized heads; heads collapsing to one face drive it towards 0. "
              f"<b>judged {s['style']}</b>: share of the views the tiny CLIP judge assigns to the style the prompt means.</p>",
              f"<p class=note>{differences_html(s.get('differences', {}))}</p>",
@@ -250,14 +258,15 @@ def write_demo_report(out:Path, prompt:str, seed:int, iters:int, methods, identi
                       progress:bool=True)->dict: # the numbers written to metrics.json
     "Measure the finished runs and write metrics.json and report.html."
     from headstyle.cameras import INFERENCE_YAWS
-    from headstyle.metrics import identity_similarity, identity_diversity, identity_levels, style_share, evaluate
+    from headstyle.metrics import identity_similarity, identity_diversity, identity_levels, identity_reference, style_share, evaluate
     from headstyle.viewers import side_by_side
     from headstyle.stylize import atomic_write
     names = ['original', *methods]
     rec, views, gifs = judged['rec'], {n: renders[n]['image'] for n in names}, {n: gifs[n] for n in names}
     ref = identity_levels(rec, views['original'])
     style = {n: style_share(*judged['clip'], x, prompt) for n, x in views.items()}
-    metrics = {m: dict(id=identity_similarity(rec, views['original'], views[m]).mean().item(),
+    levels = {m: {k: v.mean().item() for k, v in identity_reference(rec, views['original'], views[m]).items()} for m in methods}
+    metrics = {m: dict(id=identity_similarity(rec, views['original'], views[m]).mean().item(), **{k: levels[m][k] for k in ('id_other', 'id_cross', 'retrieval')},
                        diversity=identity_diversity(rec, views[m]).mean().item(), style=style[m][1], seconds=seconds[m]) for m in methods}
     metrics['original'] = dict(diversity=identity_diversity(rec, views['original']).mean().item(), style=style['original'][1])
     metrics['reference'] = dict(same_head=ref['same'].mean().item(), different_heads=ref['different'].mean().item())

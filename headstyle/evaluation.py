@@ -11,7 +11,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from .cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
 from .metrics import (Judges, check_views, clip_score, delta_depth, fid_features, frechet_distance,
-                               generator_renders, identity_diversity, identity_similarity, kid, load_image_folder,
+                               generator_renders, identity_diversity, identity_reference, identity_similarity, kid, load_image_folder,
                                prompt_styles, reference_style, style_share, true_renders, SOURCE_PROMPT)
 
 # %% auto #0
@@ -28,12 +28,12 @@ def score_views(judges:Judges,
                 source_prompt:str=SOURCE_PROMPT, # the source domain's prompt (for p_target)
                 id_views=None, # view indices the ID is averaged over (None: all)
                 kid_subsets:int=50, # KID subsets
-               )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, delta_d, diversity, style_share
+               )->dict: # fid, kid, kid_std, clip (CLIPScore), clip_cosine, clip_p_target, id, id_other, id_cross, retrieval, delta_d, diversity, style_share
     "The paper's numbers and diversity for one stylized generator; a number whose inputs hold NaN or inf is NaN."
     x0, x1 = check_views(original['image'], 'original'), check_views(stylized['image'], 'stylized')
     idv = list(range(len(x0))) if id_views is None else list(id_views)
     ok = lambda t: bool(torch.isfinite(t).all())
-    r = dict.fromkeys(('fid', 'kid', 'kid_std', 'clip', 'clip_cosine', 'clip_p_target', 'id', 'delta_d', 'diversity'), math.nan)
+    r = dict.fromkeys(('fid', 'kid', 'kid_std', 'clip', 'clip_cosine', 'clip_p_target', 'id', 'id_other', 'id_cross', 'retrieval', 'delta_d', 'diversity'), math.nan)
     if ok(x1):      # damaged renders are not fed to the judges: their numbers stay NaN, which `evaluate` refuses by name
         f = fid_features(judges, x1.flatten(0, 1))
         if ok(f) and ok(reference):
@@ -43,6 +43,9 @@ def score_views(judges:Judges,
         r.update(clip=cs['score'].mean().item(), clip_cosine=cs['cosine'].mean().item(), clip_p_target=cs['p_target'].mean().item(),
                  diversity=identity_diversity(judges.recognizer, x1).mean().item())
         if ok(x0): r['id'] = identity_similarity(judges.recognizer, x0[idv], x1[idv]).mean().item()
+    if x0.shape[1] < 2: r.update(id_other=None, id_cross=None, retrieval=None)     # ID's reference levels compare identities
+    elif ok(x0):    # id_cross needs the originals only; id_other and retrieval the stylized renders too
+        r.update({k: v.mean().item() for k, v in identity_reference(judges.recognizer, x0[idv], x1[idv] if ok(x1) else None).items()})
     r['delta_d'] = None if stylized.get('depth') is None else \
         delta_depth(original['depth'], original['mask'], stylized['depth'], stylized['mask']).mean().item()   # 2D edits have no depth
     named = prompt_styles(prompt)           # TinyHeads only: the share of views judged in the one style the prompt names
@@ -106,6 +109,8 @@ def evaluate(G0, # the original generator
     ref = fid_features(judges, reference, progress=progress)
     if not torch.isfinite(ref).all():
         raise ValueError(f"the judges' features of the reference images hold NaN or inf: the feature network ({judges.names.get('features', 'CLIP')}) is probably damaged; check --judges")
+    # FID's scale: the features' size, and the FID of renders whose features all sit at the reference mean (the trace of its covariance)
+    settings.update(feature_dim=ref.shape[1], fid_at_reference_mean=frechet_distance(ref.mean(0, keepdim=True).expand(2, -1), ref))
     renders = {}
     for name, G in tqdm({'original': G0 if original is None else original, **gens}.items(), desc='rendering', disable=not progress):
         if isinstance(G, dict): renders[name] = check_edited_views(G, len(yaws), len(ws), name)
@@ -233,14 +238,15 @@ def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
     return res, renders
 
 # %% ../nbs/11b_evaluate.ipynb #m032
-COLUMNS = (('fid', 'FID ↓'), ('kid', 'KID ↓'), ('clip', 'CLIP ↑'), ('clip_cosine', 'CLIP cos'), ('id', 'ID ↑'),
-           ('delta_d', 'ΔD ↓'), ('diversity', 'diversity'))
+COLUMNS = (('fid', 'FID ↓'), ('kid', 'KID ↓'), ('diversity', 'diversity'), ('clip', 'CLIP ↑'), ('clip_cosine', 'CLIP cos'),
+           ('id', 'ID ↑'), ('id_other', 'ID other'), ('id_cross', 'ID cross'), ('retrieval', 'ID top-1'), ('delta_d', 'ΔD ↓'))
+# diversity beside FID and KID: a set of renders collapsed near the reference mean can score a low FID (`metrics_html` says why)
 
 def metrics_table(res:dict)->str:
-    "The numbers as plain text, one row per run and one for the original generator."
+    "The numbers as plain text, one row per run and one for the original generator; a number a record lacks reads —."
     rows = [f"{'':>16}" + ''.join(f"{h:>11}" for _, h in COLUMNS)]
     for name, m in [*res['runs'].items(), ('original', res['original'])]:
-        rows.append(f"{name[:16]:>16}" + ''.join(f"{'—':>11}" if m[k] is None else f"{m[k]:11.4f}" for k, _ in COLUMNS))
+        rows.append(f"{name[:16]:>16}" + ''.join(f"{'—':>11}" if m.get(k) is None else f"{m[k]:11.4f}" for k, _ in COLUMNS))
     return '\n'.join(rows)
 
 # %% ../nbs/11b_evaluate.ipynb #m033

@@ -14,10 +14,10 @@ from .judges import id_embed
 # %% auto #0
 __all__ = ['IMAGE_RANGE_SLACK', 'SOURCE_PROMPT', 'CLIPSCORE_W', 'generator_views', 'check_views', 'check_finite', 'check_images',
            'view_embeddings', 'identity_similarity', 'pairwise_distance', 'identity_diversity', 'identity_levels',
-           'mirror_error', 'style_share', 'head_numbers', 'clip_pixels', 'find_recognizer', 'inception_features',
-           'Judges', 'clip_image_embeddings', 'clip_text_embeddings', 'fid_features', 'kid', 'prompt_styles',
-           'reference_style', 'prompt_style', 'cache_folder', 'true_renders', 'load_image_folder', 'clip_cosines',
-           'clip_score', 'generator_renders', 'delta_depth']
+           'reference_levels', 'identity_reference', 'mirror_error', 'style_share', 'head_numbers', 'clip_pixels',
+           'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings', 'clip_text_embeddings',
+           'fid_features', 'kid', 'prompt_styles', 'reference_style', 'prompt_style', 'cache_folder', 'true_renders',
+           'load_image_folder', 'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth']
 
 # %% ../nbs/11_metrics.ipynb #c006
 def generator_views(G, # a generator with PanoHead's interface
@@ -101,6 +101,34 @@ def identity_levels(model, # an insightface recognizer
     a, b = torch.triu_indices(V, V, 1)
     i, j = torch.triu_indices(N, N, 1)
     return dict(same=(e[a] * e[b]).sum(-1).flatten(), different=(e[:, i] * e[:, j]).sum(-1).flatten())
+
+# %% ../nbs/11_metrics.ipynb #c017r
+def reference_levels(e0:Tensor, # (V, N, D) unit identity embeddings of the original renders, N >= 2
+                     e1:Tensor|None=None, # (V, N, D) those of the stylized renders of the same codes and cameras; None: id_cross only
+                    )->dict: # id_cross, and with `e1` id_other and retrieval, each (V,): one number per view
+    "ID's reference levels per view: different originals among themselves, a stylized head against the other originals, top-1 retrieval."
+    if e0.ndim != 3 or e0.shape[1] < 2:
+        raise ValueError(f"ID's reference levels compare identities: expected embeddings (V, N, D) with N >= 2, got {tuple(e0.shape)}")
+    if e1 is not None and e1.shape != e0.shape:
+        raise ValueError(f"original and stylized embeddings must pair up: got {tuple(e0.shape)} and {tuple(e1.shape)}")
+    check_finite(e0, 'embeddings')
+    N = e0.shape[1]
+    other = ~torch.eye(N, dtype=torch.bool, device=e0.device)     # (N, N) the pairs i != j
+    r = dict(id_cross=(e0 @ e0.mT)[:, other].mean(-1))
+    if e1 is not None:
+        s = check_finite(e1, 'embeddings') @ e0.mT                  # (V, N, N) stylized i against original j
+        r.update(id_other=s[:, other].mean(-1), retrieval=(s.argmax(-1) == torch.arange(N, device=s.device)).float().mean(-1))
+    return r
+
+def identity_reference(model, # an insightface recognizer
+                       original:Tensor, # (V, N, 3, H, W) renders before stylization, N >= 2
+                       stylized:Tensor|None=None, # (V, N, 3, H, W) renders of the same codes and cameras after; None: id_cross only
+                      )->dict: # id_cross[, id_other, retrieval], each (V,)
+    "ID's reference levels of renders: `reference_levels` of their identity embeddings."
+    if stylized is not None and check_views(original, 'original').shape[:2] != check_views(stylized, 'stylized').shape[:2]:
+        raise ValueError(f"original and stylized renders must pair up: got {tuple(original.shape[:2])} and {tuple(stylized.shape[:2])} (views, identities)")
+    return reference_levels(view_embeddings(model, original), None if stylized is None else view_embeddings(model, stylized))
+
 
 # %% ../nbs/11_metrics.ipynb #c022
 @torch.no_grad()

@@ -17,9 +17,10 @@ from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIR
                        to_grid, grid_views, depth_control)
 
 # %% auto #0
-__all__ = ['LIMITS', 'LIMIT_WHY', 'PRESETS', 'AUTHORS_WEIGHTS', 'METHODS', 'TRAINABLE_MODULES', 'StylizeConfig', 'is_trainable',
-           'trainable_parameters', 'freeze_for_stylization', 'param_groups', 'tweedie_loss', 'default_perceptual',
-           'ldis', 'generator_fingerprint', 'Stylizer', 'seeded_global_rng']
+__all__ = ['LIMITS', 'LIMIT_WHY', 'PRESETS', 'AUTHORS_WEIGHTS', 'PAPER_RENDER', 'TINY_RENDER', 'PRESET_NOTES', 'METHODS',
+           'TRAINABLE_MODULES', 'StylizeConfig', 'size_matched_weights', 'is_trainable', 'trainable_parameters',
+           'freeze_for_stylization', 'param_groups', 'tweedie_loss', 'default_perceptual', 'tweedie_parts', 'ldis',
+           'generator_fingerprint', 'Stylizer', 'seeded_global_rng']
 
 # %% ../nbs/10_stylize.ipynb #c006
 _KINDS = {'int': 'an integer', 'float': 'a finite number', 'bool': 'true or false', 'str': 'a string',
@@ -73,7 +74,7 @@ class StylizeConfig:
     mirror:bool = True                      # also inject the flipped gradient on the yaw-mirrored view
     mirror_weights:tuple = MIRROR_WEIGHTS   # (base view, mirrored view)
     grid:bool = True                        # distil a 2x2 grid of four random views
-    grid_before_sr:bool = True              # tile image_raw (before SR, ours) or the SR image
+    grid_before_sr:bool = True              # tile image_raw (before SR, the paper's method) or the SR image
     grid_every:int = 1                      # distil the grid every k iterations (the authors: every one)
     grid_tile:int|None = 256                # side of one grid tile; None: the side of the generator's image
     grid_weight:float = 1.                  # weight of the grid's distillation loss
@@ -170,7 +171,36 @@ PRESETS = {
                  checkpoint_every=100, preview_every=50, render_samples=32),
 }
 AUTHORS_WEIGHTS = dict(tweedie_weight=0.1, grid_weight=1., grid_every=1, grid_tweedie_weight=0.)   # the authors' loss balance
-PRESETS['tiny-authors'] = PRESETS['tiny'] | AUTHORS_WEIGHTS   # TinyHeads sizes, the authors' loss weights
+PRESETS['tiny-authors'] = PRESETS['tiny'] | AUTHORS_WEIGHTS   # TinyHeads sizes, the authors' loss weights as they are
+PAPER_RENDER = 512   # side of the paper's single-view render (PanoHead's super-resolved image)
+TINY_RENDER = 64     # side of TinyHeads' render (the shipped generator's img_resolution); the tiny presets tile it whole (grid_tile None)
+
+def size_matched_weights(render:int, # side of the single-view render
+                         grid_tile:int, # side of one of the grid's four tiles
+                         weights:dict=AUTHORS_WEIGHTS, # a loss balance set at the paper's sizes
+                         paper_render:int=PAPER_RENDER, # the paper's single-view side
+                         paper_tile:int=StylizeConfig.grid_tile, # the paper's grid tile side
+                        )->dict: # `weights` with grid_weight and tweedie_weight rescaled
+    "A loss balance set at the paper's sizes, carried to other sizes: each grid latent cell and each render pixel pulls as it does there."
+    grid_cells = lambda r, t: (2 * t / r) ** 2   # the grid's latent cells per single-view cell (one VAE encodes both)
+    return weights | dict(grid_weight=weights['grid_weight'] * grid_cells(paper_render, paper_tile) / grid_cells(render, grid_tile),
+                          tweedie_weight=weights['tweedie_weight'] * render ** 2 / paper_render ** 2)   # the MSE is a mean over pixels
+
+PRESETS['tiny-authors-matched'] = PRESETS['tiny'] | size_matched_weights(TINY_RENDER, TINY_RENDER)
+_t, _a, _m = PRESETS['tiny'], PRESETS['tiny-authors'], PRESETS['tiny-authors-matched']
+PRESET_NOTES = {   # preset -> what it does, in one line
+    'paper': f"the authors' recipe at PanoHead's sizes ({PAPER_RENDER}-pixel single views, a 2x2 grid of {StylizeConfig.grid_tile}-pixel tiles): "
+             f"Tweedie MSE {AUTHORS_WEIGHTS['tweedie_weight']:g} on the single view, the grid at weight {AUTHORS_WEIGHTS['grid_weight']:g} every iteration",
+    'tiny': f"TinyHeads' sizes with a Tweedie-heavy balance: Tweedie MSE {_t['tweedie_weight']:g} on the single view and the grid "
+            f"({_t['tweedie_weight'] / AUTHORS_WEIGHTS['tweedie_weight']:g}x the authors' single-view weight; they have no grid term), the grid at "
+            f"{_t['grid_weight']:g} every {_t['grid_every']} iterations; the Tweedie residual is mostly a decoded SDS step, so its update is "
+            "mostly pixel-space SDS (measured in 10_stylize)",
+    'tiny-authors': f"TinyHeads' sizes with the authors' loss weights as they are: per latent cell the toy's grid pulls "
+                    f"{_a['grid_weight'] / _m['grid_weight']:g}x, per pixel its Tweedie MSE {_a['tweedie_weight'] / _m['tweedie_weight']:g}x as hard as in the paper",
+    'tiny-authors-matched': f"TinyHeads' sizes with the authors' balance carried over: the grid at {_m['grid_weight']:g} every iteration "
+                            f"(its latent has {_a['grid_weight'] / _m['grid_weight']:g}x the single view's cells), Tweedie MSE {_m['tweedie_weight']:g} "
+                            f"({AUTHORS_WEIGHTS['tweedie_weight']:g} x {TINY_RENDER}^2/{PAPER_RENDER}^2: the MSE is a mean over pixels), no grid Tweedie term",
+}
 _no_grid = dict(grid=False, grid_control=False)
 METHODS = {
     'sds': dict(rule='sds', single_control=False, rank_weighting=False, **_no_grid),
@@ -196,7 +226,7 @@ def _known(kind:str, name, known)->None:
     if name not in known: raise ValueError(f"unknown {kind} {name!r}; known {kind}s: {', '.join(known)}")
 
 @patch(cls_method=True)
-def preset(cls:StylizeConfig, name:str, # 'paper', 'tiny' or 'tiny-authors'
+def preset(cls:StylizeConfig, name:str, # 'paper', 'tiny', 'tiny-authors' or 'tiny-authors-matched' (`PRESET_NOTES` says what each does)
            **overrides, # fields to change
           )->StylizeConfig:
     "A preset config, with `overrides`."
@@ -277,6 +307,16 @@ def default_perceptual(model_path=None, # LPIPS's linear-layer weights (a local 
     try: import lpips
     except Exception: return None
     return lpips.LPIPS(net='alex', verbose=False, model_path=model_path).eval().requires_grad_(False)
+
+# %% ../nbs/10_stylize.ipynb #c019h
+def tweedie_parts(guide, # the guide that answered `out` (its `decode` maps scaled latents to images)
+                  render:Tensor, # (B, 3, H, W) the render x in [-1, 1]
+                  out, # the guide's query on the render's latents: a `GuideOutput` (latents z0, x0_image)
+                 )->dict: # (B, 3, H, W) each, on the [0, 1] scale of `tweedie_loss`
+    "The Tweedie MSE's residual x - D(x0_hat), and its parts: the VAE reconstruction x - D(z0) and the decoded SDS step D(z0) - D(x0_hat)."
+    with torch.no_grad():
+        x, d0, dx = render.detach(), guide.decode(out.latents.detach()).to(render.dtype), out.x0_image.to(render.dtype)
+    return dict(residual=(x - dx) / 2, reconstruction=(x - d0) / 2, sds=(d0 - dx) / 2)
 
 # %% ../nbs/10_stylize.ipynb #c021
 def ldis(T_new:Tensor, # (N, ...) trainable tri-planes of N >= 2 samples
@@ -516,6 +556,20 @@ def step(self:Stylizer)->dict:
     rec = {k: _value(v) for k, v in losses.items()} | dict(total=_value(total), skipped=not ok)
     self.history.append(rec)
     return rec
+
+# %% ../nbs/10_stylize.ipynb #c043
+@patch
+def term_gradients(self:Stylizer)->dict: # loss name -> (P,) its gradient on the trainable weights, flattened
+    "Each loss's gradient on the trainable weights at this iteration's draws; nothing is updated and the random state is restored."
+    state, params, grads = self.rng.get_state(), list(self.params.values()), {}
+    try:
+        with seeded_global_rng((self.config.seed * 1_000_003 + self.iteration) % 2 ** 63, self.device):   # as `step` seeds it
+            losses = self.losses()
+        for k, v in losses.items():
+            gs = torch.autograd.grad(v, params, retain_graph=True, allow_unused=True)
+            grads[k] = torch.cat([(g if g is not None else torch.zeros_like(p)).float().flatten() for g, p in zip(gs, params)])
+    finally: self.rng.set_state(state)
+    return grads
 
 # %% ../nbs/10_stylize.ipynb #c071
 import headstyle.trainer   # attaches run, save, resume, preview, ... to Stylizer

@@ -41,3 +41,16 @@ def test_demo_bad_input(tmp_path):
     assert r.returncode == 2 and 'cannot write' in r.stderr and blocker.read_text() == 'keep me'
     r = run('demo', '--out', str(tmp_path/'d'), '--prior', str(tmp_path/'missing'))
     assert r.returncode == 2 and 'no diffusers pipeline' in r.stderr, r.stderr
+
+def test_evaluate_report_shows_id_levels_and_diversity_beside_fid():
+    from headstyle.cli import metrics_html
+    row = dict(fid=0.02, kid=0.001, clip=2., clip_cosine=.9, id=.4, id_other=.1, id_cross=.36, retrieval=.75, delta_d=.01, diversity=.5)
+    s = dict(identities=8, yaws_deg=[-90, -30, 0, 30, 90], pitch_deg=10, reference='TinyHeads', reference_images=200, judges={'clip': 'tiny'},
+             id_views='all', feature_dim=64, fid_at_reference_mean=0.0186)
+    old_record = {k: v for k, v in row.items() if k not in ('id_other', 'retrieval')}       # graded before they existed
+    html = metrics_html(dict(settings=s, original=dict(row, id=1.), runs={'old': old_record}))
+    assert "(8 identities × 5 yaws), a covariance of rank at most 39 in the features' 64 dimensions" in html and 'would score FID 0.0186' in html
+    assert html.index('KID ↓') < html.index('<th>diversity</th>') < html.index('CLIP ↑')   # diversity beside FID and KID
+    assert html.count('<td>—</td>') == 2 and '<th>ID cross</th>' in html and 'chance 1/8' in html
+    bare = metrics_html(dict(settings={k: v for k, v in s.items() if k not in ('feature_dim', 'fid_at_reference_mean')}, original=row, runs={}))
+    assert 'a covariance of rank at most 39,' in bare and 'would score FID' not in bare

@@ -128,6 +128,51 @@ def test_the_committed_sweeps_accept_their_own_commands(tmp_path, monkeypatch, n
     code, _, err = evaluate_cli(*argv, '--quick', '--out', tmp_path)
     assert code == 2 and refused(err, 'quick=false', 'quick=true'), err
 
+def test_compare_pairs_two_systems_by_seed():
+    "A comparison pairs the same seeds whatever the records' order, and leaves out seeds only one system has."
+    from headstyle.stats import paired_difference
+    recs = [dict(system=k, style='pixar', seed=s, metrics=dict(id=x)) for k, s, x in
+            [('a', 2, .30), ('b', 0, .40), ('a', 0, .50), ('b', 2, .22), ('a', 1, .42), ('b', 1, .45), ('b', 5, 9.), ('a', 7, -9.)]]
+    assert ex.compare(recs, 'a', 'b', 'pixar', 'id') == paired_difference([.50, .42, .30], [.40, .45, .22])
+    assert ex.compare(recs, 'a', 'b', 'joker', 'id')['n'] == 0 and ex.compare(recs, 'a', 'b', 'pixar', 'fid')['mean'] is None
+
+@pytest.mark.parametrize('name', ['table', 'ablation'])
+def test_the_committed_summaries_say_how_sure(name):
+    "Student-t intervals, named in the summary (wider than three seeds' min and max), and ID's reference level id_cross in every cell."
+    from headstyle.stats import INTERVAL
+    s = json.loads((ROOT/'experiments'/name/'summary.json').read_text())
+    recs = ex.load_results(ROOT/'experiments'/name)
+    assert s['interval'] == INTERVAL and s['runs'] == len(recs)
+    for system, styles in s['cells'].items():
+        for style, c in styles.items():
+            ids = [r['metrics']['id'] for r in recs if (r['system'], r['style']) == (system, style)]
+            assert c['n'] == len(ids) == 3 and c['id']['ci'][0] < min(ids) and c['id']['ci'][1] > max(ids), (system, style)
+            assert c['id_cross']['n'] == 3 and c['id_other'] is None and c['retrieval'] is None, (system, style)   # not recorded for these sweeps
+
+def test_reference_rows_of_the_committed_table():
+    "The table's grey rows: the original heads (ID 1, no change of depth) and id_cross, one value per seed, the same for every system."
+    recs = ex.load_results(ROOT/'experiments'/'table')
+    ref = ex.reference_rows(recs)
+    assert list(ref) == list(ex.REFERENCE_ROWS)
+    for style in ex.PAPER_STYLES:
+        orig, lost = ref['original (unchanged)'][style], ref['id_cross (identity lost)'][style]
+        assert orig['id']['mean'] == 1 and orig['delta_d']['mean'] == 0 and orig['n'] == 3
+        per_seed = {}
+        for r in recs:
+            if r['style'] == style: per_seed.setdefault(r['seed'], set()).add(r['metrics']['id_cross'])
+        assert all(len(v) == 1 for v in per_seed.values()) and lost['id']['n'] == len(per_seed) == 3
+        assert abs(lost['id']['mean'] - sum(v.pop() for v in per_seed.values()) / 3) < 1e-12
+    html = ex.table_html(ex.summarize(recs), reference=ref)
+    assert html.count('<tr') == 2 + len(ex.SYSTEMS) + 2 and '>original (unchanged)</th>' in html
+
+def test_the_ablation_order_as_17_reads_it():
+    "Kendall's tau of the ablation's ID with the paper's order, and its exact p: pixar 2 pairs out of place (p = 20/720), werewolf 4 (p = 98/720)."
+    recs = ex.borrow_rows(ex.load_results(ROOT/'experiments'/'ablation'), ex.load_results(ROOT/'experiments'/'table'))
+    cells = ex.summarize([r for r in recs if r['style'] in ('werewolf', 'pixar')])
+    for style, tau, p in (('pixar', 11 / 15, 20 / 720), ('werewolf', 7 / 15, 98 / 720)):
+        t = ex.order_test(cells, 'id', style)
+        assert t['rows'] == 6 and abs(t['tau'] - tau) < 1e-12 and abs(t['p'] - p) < 1e-12, (style, t)
+
 def _workers(pid:int)->list[int]:
     "Live sweep workers (multiprocessing's spawned children) of process `pid`, from /proc."
     kids = []

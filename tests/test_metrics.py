@@ -2,7 +2,7 @@
 import pytest, torch
 import torch.nn.functional as F
 from headstyle.judges import frechet_distance, load_id_model, grid_consistency, sample_foreground
-from headstyle.metrics import identity_similarity, identity_diversity, pairwise_distance
+from headstyle.metrics import identity_similarity, identity_diversity, pairwise_distance, reference_levels, identity_reference
 from headstyle.generator import mask_iou
 
 
@@ -22,6 +22,20 @@ def test_pairwise_distance():
     assert pairwise_distance(e[[0, 0]]).item() == pytest.approx(0.)
     with pytest.raises(ValueError, match='at least 2'): pairwise_distance(e[:1])
 
+def test_reference_levels_of_hand_built_embeddings():
+    e = torch.eye(4)[None]                                              # (1 view, 4 orthogonal heads, 4)
+    tilted = F.normalize(e + 1 / 3, dim=-1)                             # cos to its own head 4/√19, to the others 1/√19
+    r = reference_levels(e, tilted)
+    assert r['id_cross'].tolist() == [0.] and r['retrieval'].tolist() == [1.]
+    assert r['id_other'].item() == pytest.approx(19 ** -0.5, abs=1e-6)
+    shifted = reference_levels(e, e[:, [1, 0, 3, 2]])                   # heads swapped in pairs: each matches one other original
+    assert shifted['retrieval'].tolist() == [0.] and shifted['id_other'].item() == pytest.approx(1 / 3, abs=1e-6)
+    half = reference_levels(e, e[:, [0, 1, 3, 2]])                      # two heads kept, two swapped
+    assert half['retrieval'].tolist() == [0.5]
+    assert set(reference_levels(e)) == {'id_cross'}
+    with pytest.raises(ValueError, match='N >= 2'): reference_levels(e[:, :1])
+    with pytest.raises(ValueError, match='must pair up'): reference_levels(e, e[:, :3])
+
 def test_identity_metrics_on_world_renders(rec):
     from headstyle.world import random_latents, z_to_identity, render_heads
     from headstyle.cameras import camera_params
@@ -32,6 +46,11 @@ def test_identity_metrics_on_world_renders(rec):
     shuffled = identity_similarity(rec, x, x[:, [1, 2, 3, 0]])
     assert shuffled.mean() < identity_similarity(rec, x[[0]], x[[1]]).mean() - 0.2            # other heads < same head, other yaw
     assert identity_diversity(rec, x[:, [0, 0, 0]]).max() < 1e-4 < identity_diversity(rec, x).min()
+    same, moved = identity_reference(rec, x, x), identity_reference(rec, x, x[:, [1, 2, 3, 0]])
+    assert same['retrieval'].tolist() == [1., 1.] and moved['retrieval'].tolist() == [0., 0.]
+    assert torch.allclose(same['id_other'], same['id_cross'], atol=1e-6) and torch.allclose(moved['id_cross'], same['id_cross'], atol=1e-6)
+    assert torch.allclose(same['id_cross'], 1 - identity_diversity(rec, x), atol=1e-5)       # both average the pairs of different heads
+    assert identity_reference(rec, x, x[:, [0, 0, 0, 0]])['retrieval'].tolist() == [0.25, 0.25]   # every head one face: chance
     with pytest.raises(ValueError, match='must pair up'): identity_similarity(rec, x, x[:, :2])
 
 def test_grid_consistency_and_foreground_on_true_grids(rec):
@@ -102,12 +121,15 @@ def test_generator_against_itself(judges):
     ref = fid_features(judges, true_renders('statue', 4, yaws=(-0.5, 0., 0.5))['image'].flatten(0, 1))
     s = score_views(judges, r, r, 'a marble statue', ref)
     assert s['id'] == pytest.approx(1., abs=1e-4) and s['delta_d'] == 0
+    assert s['retrieval'] == 1 and s['id_other'] == pytest.approx(s['id_cross'], abs=1e-6) and s['id_cross'] < 0.9
     other = generator_renders(G, ws.roll(1, 0), yaws=(-0.5, 0., 0.5))
     s2 = score_views(judges, r, other, 'a marble statue', ref)
     assert s2['id'] < s['id'] - 0.2 and s2['delta_d'] > 0.01
+    assert s2['retrieval'] == 0 and s2['id_cross'] == pytest.approx(s['id_cross'], abs=1e-6) and s2['id_other'] > s['id_other']
     assert s2['fid'] == pytest.approx(s['fid'], rel=1e-6)                     # the same set of heads, reordered
-    front = score_views(judges, r, other, 'a marble statue', ref, id_views=[1])['id']                # --front-only: the yaw-0 view
+    sf = score_views(judges, r, other, 'a marble statue', ref, id_views=[1]); front = sf['id']            # --front-only: the yaw-0 view
     assert front == pytest.approx(identity_similarity(judges.recognizer, r['image'][[1]], other['image'][[1]]).mean().item())
+    assert sf['id_cross'] == pytest.approx(identity_reference(judges.recognizer, r['image'][[1]])['id_cross'].item(), abs=1e-6)   # the same views as ID
     assert front != pytest.approx(s2['id'], abs=1e-3)
 
 def test_clip_pixels_match_the_processor(judges):
@@ -200,6 +222,8 @@ def test_evaluate_command(tmp_path, truth):
     assert a['id'] < 0.99 and a['delta_d'] > 0
     html = (tmp_path/'ev'/'report.html').read_text()
     assert html.count('<img') == 3 * 3 * 5 and 'ΔD' in html and 'runA' in out
+    assert b['retrieval'] == 1 and a['id_cross'] == pytest.approx(m['original']['id_cross'], abs=1e-6) and m['original']['id_other'] == pytest.approx(m['original']['id_cross'], abs=1e-6)
+    assert 'ID cross' in html and 'ID top-1' in html and "3 identities × 5 yaws), a covariance of rank at most 14 in the features' 64 dimensions" in html
     assert not list((tmp_path/'ev').glob('.*.tmp'))
 
 def test_evaluate_bad_input(tmp_path):

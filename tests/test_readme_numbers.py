@@ -89,7 +89,8 @@ def ld_gaps()->dict:
     out = {}
     for line in stored_output('06b_ld_prior.ipynb', 'b009a').splitlines():
         if not re.match(r'\S+\s+werewolf\s', line): continue
-        out[line.split()[0]] = {r: [float(x) for x in seeds.split(',')] for r, seeds in re.findall(r"LD - ([^:]+): \S+ \[([^\]]+)\]", line)}
+        for r, seeds in re.findall(r"LD - (SDS|authors' SDS)\s+\S+ \(.*\) \[([^\]]+)\]", line):    # one line per prior and rule
+            out.setdefault(line.split()[0], {})[r] = [float(x) for x in seeds.split(',')]
     return out
 
 def tweedie_shares()->list:

@@ -10,7 +10,7 @@ from headstyle.cameras import sample_cameras
 from headstyle.stylize import *
 from headstyle.trainer import *
 from tiny_sd import make_tokenizer, make_components, small_generator, make_guides
-from numerics import assert_same_update
+from numerics import assert_same_update, one_step, rel_norm_diff, GRAD_RTOL
 
 
 @pytest.fixture(scope='module')
@@ -47,6 +47,29 @@ def test_presets_methods_and_json():
     with pytest.raises(ValueError, match='unknown config fields: speed'): StylizeConfig.from_json('{"speed": 1}')
     for bad in (dict(iterations=0), dict(rule='x'), dict(batch=0), dict(min_step=45, max_step=40), dict(ldis_samples=1)):
         with pytest.raises(ValueError): StylizeConfig(**bad)
+
+def test_size_matched_preset_follows_from_the_sizes():
+    from headstyle.generator import GENERATOR_DIR
+    from headstyle.panohead import panohead_config
+    if not (GENERATOR_DIR / 'model.safetensors').exists(): pytest.skip('no shipped generator weights')
+    render, paper, tile = load_generator().img_resolution, panohead_config()['img_resolution'], StylizeConfig().grid_tile
+    assert (TINY_RENDER, PAPER_RENDER) == (render, paper) and PRESETS['tiny']['grid_tile'] is None   # the tiny grid tiles whole renders
+    cells = lambda r, t: (2 * t) ** 2 / r ** 2        # the grid's latent cells per single-view latent cell (one VAE encodes both)
+    assert (cells(paper, tile), cells(render, render)) == (1, 4)
+    m = StylizeConfig.preset('tiny-authors-matched')
+    assert m.grid_weight == AUTHORS_WEIGHTS['grid_weight'] * cells(paper, tile) / cells(render, render)
+    assert math.isclose(m.tweedie_weight, AUTHORS_WEIGHTS['tweedie_weight'] * render ** 2 / paper ** 2, rel_tol=1e-12)   # a mean over pixels
+    assert (m.grid_every, m.grid_tweedie_weight) == (AUTHORS_WEIGHTS['grid_every'], AUTHORS_WEIGHTS['grid_tweedie_weight'])
+    rest = lambda d: {k: v for k, v in d.items() if k not in AUTHORS_WEIGHTS}
+    assert rest(PRESETS['tiny-authors-matched']) == rest(PRESETS['tiny'])                 # only the balance differs
+    assert size_matched_weights(paper, tile) == AUTHORS_WEIGHTS                           # at the paper's sizes: the authors' balance
+    assert size_matched_weights(2 * render, render)['tweedie_weight'] == 4 * m.tweedie_weight
+
+def test_preset_notes_cover_every_preset():
+    assert set(PRESET_NOTES) == set(PRESETS) == {'paper', 'tiny', 'tiny-authors', 'tiny-authors-matched'}
+    assert all(isinstance(v, str) and v.strip() and '\n' not in v for v in PRESET_NOTES.values())
+    assert 'SDS' in PRESET_NOTES['tiny'] and '3000x' in PRESET_NOTES['tiny']
+    with pytest.raises(ValueError, match='tiny-authors-matched'): StylizeConfig.preset('huge')
 
 # ---- what is trained ----------------------------------------------------------------------------------------------
 
@@ -197,6 +220,29 @@ def test_loss_grad_norms_measure_without_training(G, guides):
     assert same(w0, weights(st)) and torch.equal(state, st.rng.get_state())       # nothing trained, random state restored
     big = Stylizer(G, *guides, config(tweedie_weight=3000.)).loss_grad_norms(2)
     assert math.isclose(big['tweedie'], 10 * norms['tweedie'], rel_tol=1e-4)           # a loss weight scales its gradient
+
+def test_tweedie_residual_splits_into_reconstruction_and_a_decoded_sds_step(G, guides):
+    st = Stylizer(G, *guides, config())
+    c = st.config
+    x = st.render(st.sample_ws(2), sample_cameras(2, c.single_yaw, c.single_pitch, generator=st.rng))['image'].detach()
+    out = st.guide(x, torch.rand(2, 3, *x.shape[-2:], generator=st.rng), step=torch.tensor([35, 45]), generator=st.rng)
+    ab, u = out.abar.reshape(-1, 1, 1, 1), torch.finfo(torch.float32).eps
+    gap, sds = out.latents.detach() - out.x0_latent, ((1 - ab) / ab).sqrt() * (out.eps_hat - out.noise)
+    # float32: z_t, x0_hat, their difference and the right side each round by a few units of u times what they combine
+    bound = 4 * u * (out.latents.abs() + out.x0_latent.abs() + (out.noisy.abs() + (1 - ab).sqrt() * (out.eps_hat.abs() + out.noise.abs())) / ab.sqrt())
+    assert ((gap - sds).abs() <= bound).all()
+    p, d0 = tweedie_parts(st.guide, x, out), st.guide.decode(out.latents.detach())
+    assert torch.equal(p['residual'], (x - out.x0_image) / 2) and torch.equal(p['sds'], (d0 - out.x0_image) / 2)
+    assert ((p['residual'] - p['reconstruction'] - p['sds']).abs() <= 2 * u * (x.abs() + d0.abs() + out.x0_image.abs())).all()
+
+def test_term_gradients_add_up_to_the_update_and_train_nothing(G, guides):
+    st, twin = Stylizer(G, *guides, config()), Stylizer(G, *guides, config())
+    w0, state = weights(st), st.rng.get_state()
+    g = st.term_gradients()
+    assert set(g) == {'single', 'tweedie', 'grid', 'grid_tweedie', 'ldis'} and same(w0, weights(st)) and torch.equal(state, st.rng.get_state())
+    _, applied, _ = one_step(twin)                                                      # what the first step applies, on the same draws
+    total = torch.cat([applied[k].flatten() if k in applied else torch.zeros(p.numel()) for k, p in st.params.items()])
+    assert rel_norm_diff(sum(g.values()), total) <= GRAD_RTOL
 
 def test_grid_tweedie_is_its_own_term(G, guides):
     st = Stylizer(G, *guides, config())
