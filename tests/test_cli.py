@@ -54,3 +54,11 @@ def test_evaluate_report_shows_id_levels_and_diversity_beside_fid():
     assert html.count('<td>—</td>') == 2 and '<th>ID cross</th>' in html and 'chance 1/8' in html
     bare = metrics_html(dict(settings={k: v for k, v in s.items() if k not in ('feature_dim', 'fid_at_reference_mean')}, original=row, runs={}))
     assert 'a covariance of rank at most 39,' in bare and 'would score FID' not in bare
+
+def test_preset_choices_are_the_presets():
+    "`headstyle stylize --preset` offers every preset of the library, and only those."
+    from headstyle.cli import make_parser
+    from headstyle.stylize import PRESETS
+    sub = next(a for a in make_parser()._actions if a.dest == 'command' or getattr(a, 'choices', None) and 'stylize' in a.choices)
+    preset = next(a for a in sub.choices['stylize']._actions if a.dest == 'preset')
+    assert set(preset.choices) == set(PRESETS)
