@@ -8,7 +8,7 @@ The runs share a fresh cache folder (HEADSTYLE_CACHE), as on a fresh install: th
 renders TinyHeads' reference set and keeps it, later runs read it back; each run records which it did.
 
 The pairs (the defaults and each extra prompt/seed) are then compared as `full` minus `sds` per pair, with the
-paired Student-t interval and p-value of `headstyle.stats.paired_difference` (`pairs` in the JSON). With three
+paired Student-t interval and p-value of `headstyle.stats.paired_difference` (`comparison` in the JSON). With three
 pairs the interval is wide: it says how little three pairs can tell.
 
     python benchmarks/demo_time.py [--repeats 3] [--pairs "a werewolf:1" "a pixar character:2"] [--out benchmarks/results/demo_time.json]
@@ -43,7 +43,7 @@ def run_demo(folder:Path, prompt:str|None=None, seed:int|None=None, cache:Path|N
     th.join(); wall = time.perf_counter() - t0
     if p.returncode: raise SystemExit(f"headstyle demo failed ({p.returncode}): {out.get('stderr', '')[-500:]}")
     m = json.loads((folder/'metrics.json').read_text())
-    keep = {k: {f: round(v, 4) for f, v in m[k].items() if f in KEPT and v is not None} for k in m['settings']['methods']}
+    keep = {k: {f: round(v, 4) for f, v in m[k].items() if f in KEPT and v is not None} for k in ['original', *m['settings']['methods']]}
     rendered = bool(cache) and bool(set(cache.rglob('*.safetensors')) - cached)
     return dict(command=' '.join(['headstyle', *argv[1:]]).replace(str(folder), 'OUT'), wall_s=round(wall, 1),
                 reference='rendered' if rendered or not cache else 'read from the cache',
@@ -55,11 +55,12 @@ def run_demo(folder:Path, prompt:str|None=None, seed:int|None=None, cache:Path|N
 
 KEPT = ('id', 'id_other', 'id_cross', 'retrieval', 'diversity', 'style', 'seconds')   # the numbers of each method kept per run
 
-def pairs_summary(runs:list)->dict:
+def pairs_summary(runs:list, # `run_demo` records; the first of each command counts as its pair's
+                 )->dict: # pairs, method, and full_minus_sds_<id|diversity|style>: mean, ci, sd, n, level, p
     "full minus sds over the distinct prompt/seed pairs (each pair's first run): paired mean difference, 95% interval, p, n."
     from headstyle.stats import paired_difference, INTERVAL
     first = {}
-    for r in runs: first.setdefault(r['command'], r['results'])
+    for r in runs: first.setdefault(r['command'], r['results'])   # the repeats of the defaults are the same pair
     out = dict(pairs=list(first), method='paired Student t over the prompt/seed pairs: ' + INTERVAL.replace('seeds', 'pairs'))
     for f in ('id', 'diversity', 'style'):
         d = paired_difference([x['full'][f] for x in first.values()], [x['sds'][f] for x in first.values()])

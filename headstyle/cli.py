@@ -402,7 +402,7 @@ th:first-child,td:first-child{text-align:left}.strip{display:flex;align-items:ce
 
 # %% ../nbs/16_cli.ipynb #c107
 def cmd_demo(args)->int:
-    "Stylize TinyHeads with SDS and with the full method from one seed; write report.html and metrics.json."
+    "Stylize TinyHeads with the `sds` and `full` ablation rows from one seed; write report.html and metrics.json."
     quiet_libraries()
     import os, torch
     if 'OMP_NUM_THREADS' not in os.environ: torch.set_num_threads(1)   # the tiny models are fastest on one thread
@@ -469,8 +469,9 @@ def metrics_html(res:dict, # headstyle.metrics.evaluate's numbers
             f"so a set of renders collapsed near the reference mean can score a low FID{at_mean}. "
             "<b>CLIP</b>: CLIPScore, 2.5 max(cos, 0) between render and prompt; <b>CLIP cos</b>: the raw cosine. "
             f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views); an unchanged head scores 1. "
-            "<b>ID cross</b>: different original heads among themselves, same camera: about what a head that lost its identity scores. "
-            "<b>ID other</b>: a stylized head against the other original heads, same camera. "
+            "<b>ID cross</b>: different original heads among themselves, same camera: what a head swapped for another original head would score. "
+            "<b>ID other</b>: a stylized head against the other original heads, same camera; stylization moves a head away from every original, "
+            "so ID is read against this (and ID top-1 against chance), not against ID cross alone. "
             f"<b>ID top-1</b>: share of stylized heads whose most similar original at that camera is their own (chance 1/{N}). "
             "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks.</p>")
 
@@ -563,7 +564,7 @@ def make_parser()->HeadstyleParser:
     cv.add_argument('pkl', help="the official network pickle, e.g. easy-khair-180-gpc0.8-trans10-025000.pkl")
     cv.add_argument('out', help='output folder')
     cv.set_defaults(func=cmd_convert_panohead)
-    dm = sub.add_parser('demo', help='stylize TinyHeads with SDS and with the full method; write report.html and metrics.json')
+    dm = sub.add_parser('demo', help="stylize TinyHeads with the 'sds' and 'full' ablation rows (the tiny preset's balance); write report.html and metrics.json")
     dm.add_argument('--prompt', default='a werewolf', help="target prompt (default: 'a werewolf')")
     dm.add_argument('--seed', type=seed_int, default=0, help='seed of both runs (default: 0)')
     dm.add_argument('--iters', type=positive_int, default=DEMO_ITERS, help=f'iterations of each run (default: {DEMO_ITERS})')

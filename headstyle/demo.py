@@ -161,8 +161,9 @@ def demo_html(metrics:dict, # the demo's numbers (metrics.json)
              f"<tr><td>original</td><td>1</td><td>{metrics['original']['diversity']:.3f}</td><td>{metrics['original']['style']:.0%}</td><td></td></tr></table>",
              f"<p class=note><b>id</b>: identity similarity between a stylized head and its original, same camera; for scale, "
              f"one original head at two yaws scores {ref['same_head']:.3f} and two different original heads {ref['different_heads']:.3f}. "
-             "In brackets: a stylized head against the <i>other</i> original heads, same camera; the original heads among themselves, "
-             f"about what a head that lost its identity scores; and <b>retrieval</b>, of the {n} stylized views, those whose most similar "
+             "In brackets: a stylized head against the <i>other</i> original heads, same camera (stylization moves a head away from every original, "
+             "so <b>id</b> is best read against this); the original heads among themselves, what a head swapped for another original person "
+             f"would score; and <b>retrieval</b>, of the {n} stylized views, those whose most similar "
              f"of the {s['identities']} originals at that yaw is their own (chance 1 in {s['identities']}). "
              "<b>diversity</b>: mean identity distance between stylized heads; heads collapsing to one face drive it towards 0. "
              f"<b>judged {s['style']}</b>: share of the views the tiny CLIP judge assigns to the style the prompt means.</p>",

@@ -340,7 +340,7 @@ def run_folder(sweep_dir, sweep_name:str, system:str, style:str, seed:int,
 # %% ../nbs/17_experiments.ipynb #x017c
 DIRECTIONS = dict(fid=-1, clip=1, id=1, delta_d=-1, diversity=1, kid=-1, style_share=1, clip_p_target=1)
 LABELS = dict(fid='FID ↓', clip='CLIP ↑', id='ID ↑', delta_d='ΔD ↓', diversity='div. ↑', kid='KID ↓')
-REFERENCE_ROWS = ('original (unchanged)', 'id_cross (identity lost)')   # ID's reference levels, drawn below a table
+REFERENCE_ROWS = ('original (unchanged)', 'id_cross (a different original head)')   # ID's reference levels, drawn below a table
 
 def _best(values:dict, metric:str):
     "The key with the best value by the metric's direction (None values ignored)."
@@ -349,7 +349,7 @@ def _best(values:dict, metric:str):
 
 def reference_rows(records:list, # a table sweep's result records
                    metrics=METRICS)->dict: # REFERENCE_ROWS -> style -> metric stats, as summarize gives
-    "ID's reference levels per style: the original heads (unchanged, ID 1) and `id_cross`, the ID of a head as close to its original as another person's."
+    "ID's reference levels per style: the original heads (unchanged, ID 1) and `id_cross`, the ID a head swapped for a different original head would score."
     first = {}
     for r in records: first.setdefault((r['style'], r['seed']), r)     # every system of a style and seed grades the same originals
     rows = [dict(system=REFERENCE_ROWS[0], style=s, seed=k, metrics=r['original']) for (s, k), r in first.items()]
@@ -422,8 +422,8 @@ def ablation_plot(cells:dict, # summarize(...) output of an ablation sweep
             err = [[0 if v['ci'][0] is None else v['mean'] - v['ci'][0] for _, v in pts],      # one seed: no interval to draw
                    [0 if v['ci'][1] is None else v['ci'][1] - v['mean'] for _, v in pts]]
             bars = ax.errorbar(x, y, yerr=err, marker='o', ms=4, capsize=2, lw=1, label=s)
-            lost = [cells[r][s]['id_cross']['mean'] for r in rows if m == 'id' and s in cells[r] and cells[r][s].get('id_cross')]
-            if lost: ax.axhline(sum(lost) / len(lost), ls=':', lw=1, color=bars[0].get_color(), label=f'{s}: id_cross')
+            cross = [cells[r][s]['id_cross']['mean'] for r in rows if m == 'id' and s in cells[r] and cells[r][s].get('id_cross')]
+            if cross: ax.axhline(sum(cross) / len(cross), ls=':', lw=1, color=bars[0].get_color(), label=f'{s}: id_cross')
         ax.set_xticks(range(len(rows)), rows, rotation=60, ha='right', fontsize=8); ax.set_title(label, fontsize=10)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
@@ -494,8 +494,8 @@ def trajectory_plot(recs:list, # `trajectory` records
                             ls='--' if 'authors' in r else '-')
             ci = [mean_ci(pts[i])['ci'] for i in its]
             if all(c[0] is not None for c in ci): ax.fill_between(its, *zip(*ci), color=line.get_color(), alpha=0.08)
-        lost = {(x['seed'], x['metrics']['id_cross']) for x in recs if m == 'id' and x['style'] == style and x['metrics'].get('id_cross') is not None}
-        if lost: ax.axhline(sum(v for _, v in lost) / len(lost), ls=':', lw=1, color='k', label='id_cross')    # one value per seed
+        cross = {(x['seed'], x['metrics']['id_cross']) for x in recs if m == 'id' and x['style'] == style and x['metrics'].get('id_cross') is not None}
+        if cross: ax.axhline(sum(v for _, v in cross) / len(cross), ls=':', lw=1, color='k', label='id_cross')    # one value per seed
         ax.set_xlabel('iteration'); ax.set_title(f"{style}: {dict(ABLATION_AXES).get(m, m)}", fontsize=10)
     axes[0, -1].legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc='upper left')
     fig.tight_layout()

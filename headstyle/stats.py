@@ -17,6 +17,7 @@ def t_cdf(t:float, # the value
          )->float: # P(T <= t)
     "CDF of Student's t distribution with an integer number of degrees of freedom."
     if int(df) != df or df < 1: raise ValueError(f"df must be a positive integer, got {df}")
+    df = int(df)
     if math.isinf(t): return 1. if t > 0 else 0.
     th = math.atan(abs(t) / math.sqrt(df)); c, s = math.cos(th), math.sin(th)
     if df % 2:                    # odd: (2/pi) (theta + sin theta (cos theta + 2/3 cos^3 theta + ...))
@@ -50,32 +51,35 @@ INTERVAL = 'Student t 95% interval of the mean over seeds (n - 1 degrees of free
 
 def mean_ci(values, # numbers; None entries are left out
             level:float=0.95, # coverage of the interval
-           )->dict|None: # mean, ci (low, high), sd, n; None if there are no numbers
+           )->dict|None: # mean, ci (low, high), sd, n, level; None if there are no numbers
     "Mean of `values` with its Student-t interval (`(None, None)` for a single value)."
     v = [float(x) for x in values if x is not None]
     if not v: return None
+    if not all(math.isfinite(x) for x in v): raise ValueError(f"mean_ci needs finite numbers, got {v}: a NaN or inf grade is a damaged run; regrade or drop it")
+    if not 0 < level < 1: raise ValueError(f"level must be in (0, 1), got {level}")
     n, m = len(v), sum(v) / len(v)
-    if n < 2: return dict(mean=m, ci=(None, None), sd=None, n=1)
+    if n < 2: return dict(mean=m, ci=(None, None), sd=None, n=1, level=level)
     sd = math.sqrt(sum((x - m) ** 2 for x in v) / (n - 1))
     h = t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(n)
-    return dict(mean=m, ci=(m - h, m + h), sd=sd, n=n)
+    return dict(mean=m, ci=(m - h, m + h), sd=sd, n=n, level=level)
 
 # %% ../nbs/11c_stats.ipynb #s014
 def paired_difference(a, # values of system A, one per seed
                       b, # values of system B on the same seeds, in the same order
-                      level:float=0.95)->dict: # mean (A - B), ci, p (two-sided), n
+                      level:float=0.95, # coverage of the interval
+                     )->dict: # mean (A - B), ci, sd, n, level, p (two-sided; None for one pair or differences without spread)
     "Mean of the per-seed differences A - B, its Student-t interval and the paired t-test's two-sided p-value."
     if len(a) != len(b): raise ValueError(f"paired values must pair up: got {len(a)} and {len(b)}")
     d = [x - y for x, y in zip(a, b) if x is not None and y is not None]
     r = mean_ci(d, level)
-    if r is None: return dict(mean=None, ci=(None, None), p=None, n=0)
-    if r['n'] < 2: return dict(r, p=None)
-    se = r['sd'] / math.sqrt(r['n'])
-    p = (0. if r['mean'] else 1.) if se == 0 else 2 * (1 - t_cdf(abs(r['mean']) / se, r['n'] - 1))
-    return dict(r, p=p)
+    if r is None: return dict(mean=None, ci=(None, None), p=None, n=0, level=level)
+    if r['n'] < 2 or r['sd'] == 0: return dict(r, p=None)     # the t-test needs a spread of the differences
+    return dict(r, p=2 * (1 - t_cdf(abs(r['mean']) / (r['sd'] / math.sqrt(r['n'])), r['n'] - 1)))
 
 # %% ../nbs/11c_stats.ipynb #s017
-def kendall_tau(a:list, b:list)->float:
+def kendall_tau(a:list, # numbers, e.g. the rows' places in an order
+                b:list, # as many numbers, e.g. the rows' measured means
+               )->float: # in [-1, 1]
     "Kendall's rank correlation of two equally long lists of numbers (tau-a: a tie counts as neither agreeing nor disagreeing)."
     n = len(a)
     if n < 2 or len(b) != n: raise ValueError(f"kendall_tau needs two lists of the same length, at least 2, got {len(a)} and {len(b)}")
@@ -84,7 +88,9 @@ def kendall_tau(a:list, b:list)->float:
 
 MAX_EXACT = 8   # 8! = 40,320 orders: counted in about a second
 
-def tau_p_value(a:list, b:list)->float:
+def tau_p_value(a:list, # numbers, at most MAX_EXACT of them
+                b:list, # as many numbers
+               )->float: # in (0, 1]
     "Exact one-sided permutation p-value of Kendall's tau: the share of orderings of `b` whose tau with `a` is at least the observed one."
     if len(a) > MAX_EXACT: raise ValueError(f"the exact p-value counts every ordering: at most {MAX_EXACT} values, got {len(a)}")
     t = kendall_tau(a, b) - 1e-12             # a tolerance for ties of the float sums
@@ -97,6 +103,6 @@ def describe(r:dict, # `mean_ci` or `paired_difference` output
     "A finding's 'how sure' clause: the mean, its 95% interval (or 'one seed: no interval'), n, and p where there is one."
     f = lambda x: f'{x:.{digits}f}'
     if r is None or r.get('mean') is None: return 'not measured'
-    ci = 'one seed: no interval' if r['ci'][0] is None else f"95% interval {f(r['ci'][0])} to {f(r['ci'][1])}"
+    ci = 'one seed: no interval' if r['ci'][0] is None else f"{r.get('level', 0.95):.0%} interval {f(r['ci'][0])} to {f(r['ci'][1])}"
     p = '' if r.get('p') is None else f", p = {r['p']:.2g}"
     return f"{f(r['mean'])} ({ci}, n = {r['n']}{p})"

@@ -181,7 +181,7 @@ def size_matched_weights(render:int, # side of the single-view render
                          paper_render:int=PAPER_RENDER, # the paper's single-view side
                          paper_tile:int=StylizeConfig.grid_tile, # the paper's grid tile side
                         )->dict: # `weights` with grid_weight and tweedie_weight rescaled
-    "A loss balance set at the paper's sizes, carried to other sizes: each grid latent cell and each render pixel pulls as it does there."
+    "A loss balance set at the paper's sizes, carried to other sizes: the grid's total pull relative to the single view's, and the Tweedie MSE's pull per pixel, stay as they are there."
     grid_cells = lambda r, t: (2 * t / r) ** 2   # the grid's latent cells per single-view cell (one VAE encodes both)
     return weights | dict(grid_weight=weights['grid_weight'] * grid_cells(paper_render, paper_tile) / grid_cells(render, grid_tile),
                           tweedie_weight=weights['tweedie_weight'] * render ** 2 / paper_render ** 2)   # the MSE is a mean over pixels
@@ -195,11 +195,17 @@ PRESET_NOTES = {   # preset -> what it does, in one line
             f"({_t['tweedie_weight'] / AUTHORS_WEIGHTS['tweedie_weight']:g}x the authors' single-view weight; they have no grid term), the grid at "
             f"{_t['grid_weight']:g} every {_t['grid_every']} iterations; the Tweedie residual is mostly a decoded SDS step, so its update is "
             "mostly pixel-space SDS (measured in 10_stylize)",
-    'tiny-authors': f"TinyHeads' sizes with the authors' loss weights as they are: per latent cell the toy's grid pulls "
-                    f"{_a['grid_weight'] / _m['grid_weight']:g}x, per pixel its Tweedie MSE {_a['tweedie_weight'] / _m['tweedie_weight']:g}x as hard as in the paper",
+    'tiny-authors': f"TinyHeads' sizes with the authors' loss weights as they are: relative to the single view the toy's grid pulls "
+                    f"{_a['grid_weight'] / _m['grid_weight']:g}x as hard in total as in the paper (every latent cell pulls alike, and its latent has "
+                    f"{_a['grid_weight'] / _m['grid_weight']:g}x the single view's cells), and per pixel its Tweedie MSE pulls "
+                    f"{_a['tweedie_weight'] / _m['tweedie_weight']:g}x as hard as in the paper",
     'tiny-authors-matched': f"TinyHeads' sizes with the authors' balance carried over: the grid at {_m['grid_weight']:g} every iteration "
-                            f"(its latent has {_a['grid_weight'] / _m['grid_weight']:g}x the single view's cells), Tweedie MSE {_m['tweedie_weight']:g} "
-                            f"({AUTHORS_WEIGHTS['tweedie_weight']:g} x {TINY_RENDER}^2/{PAPER_RENDER}^2: the MSE is a mean over pixels), no grid Tweedie term",
+                            f"(its latent has {_a['grid_weight'] / _m['grid_weight']:g}x the single view's cells, each pulling "
+                            f"1/{_a['grid_weight'] / _m['grid_weight']:g} as hard as a single-view cell: the paper's total pull relative to the single view), "
+                            f"Tweedie MSE {_m['tweedie_weight']:g} "
+                            f"({AUTHORS_WEIGHTS['tweedie_weight']:g} x {TINY_RENDER}^2/{PAPER_RENDER}^2: the MSE is a mean over pixels), no grid Tweedie term; "
+                            "matched per pixel and per latent cell, and a latent cell covers 4^2 pixels here (a 4x VAE) but 8^2 in the paper (8x), "
+                            "so per unit of image area the Tweedie MSE weighs 1/4 as much against the distillation as in the paper",
 }
 _no_grid = dict(grid=False, grid_control=False)
 METHODS = {

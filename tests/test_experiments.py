@@ -155,13 +155,13 @@ def test_reference_rows_of_the_committed_table():
     ref = ex.reference_rows(recs)
     assert list(ref) == list(ex.REFERENCE_ROWS)
     for style in ex.PAPER_STYLES:
-        orig, lost = ref['original (unchanged)'][style], ref['id_cross (identity lost)'][style]
+        orig, cross = ref['original (unchanged)'][style], ref['id_cross (a different original head)'][style]
         assert orig['id']['mean'] == 1 and orig['delta_d']['mean'] == 0 and orig['n'] == 3
         per_seed = {}
         for r in recs:
             if r['style'] == style: per_seed.setdefault(r['seed'], set()).add(r['metrics']['id_cross'])
-        assert all(len(v) == 1 for v in per_seed.values()) and lost['id']['n'] == len(per_seed) == 3
-        assert abs(lost['id']['mean'] - sum(v.pop() for v in per_seed.values()) / 3) < 1e-12
+        assert all(len(v) == 1 for v in per_seed.values()) and cross['id']['n'] == len(per_seed) == 3
+        assert abs(cross['id']['mean'] - sum(v.pop() for v in per_seed.values()) / 3) < 1e-12
     html = ex.table_html(ex.summarize(recs), reference=ref)
     assert html.count('<tr') == 2 + len(ex.SYSTEMS) + 2 and '>original (unchanged)</th>' in html
 

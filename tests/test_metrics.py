@@ -53,6 +53,26 @@ def test_identity_metrics_on_world_renders(rec):
     assert identity_reference(rec, x, x[:, [0, 0, 0, 0]])['retrieval'].tolist() == [0.25, 0.25]   # every head one face: chance
     with pytest.raises(ValueError, match='must pair up'): identity_similarity(rec, x, x[:, :2])
 
+def test_id_below_id_cross_can_still_be_its_own_head(rec):
+    "ID below id_cross is not a lost identity when a style moves every head away from every original; ID above it is not a kept one."
+    e = torch.eye(5)[None]                                              # (1 view, 5 axes, 5)
+    e0 = F.normalize(e[:, :3] + e[:, 3:4], dim=-1)                      # 3 originals sharing one axis: pairwise cos 1/2
+    styled = F.normalize(0.6 * e[:, :3] + 0.8 * e[:, 4:5], dim=-1)      # own axis kept, shared axis swapped for a style axis
+    r = reference_levels(e0, styled)
+    own = (styled * e0).sum(-1).mean()                                  # ID: 0.6/√2 against id_cross 1/2
+    assert own.item() == pytest.approx(0.6 / 2 ** 0.5, abs=1e-6) and r['id_cross'].item() == pytest.approx(0.5, abs=1e-6)
+    assert r['id_other'].item() == pytest.approx(0., abs=1e-6) and r['retrieval'].tolist() == [1.]
+    from headstyle.generator import load_generator
+    from headstyle.metrics import generator_views
+    from headstyle.cameras import camera_params
+    G = load_generator()
+    z = torch.randn(8, G.z_dim, generator=torch.Generator().manual_seed(0))
+    x = generator_views(G, G.mapping(z, camera_params(torch.zeros(8), 0.2), truncation_psi=0.75).detach())   # (5, 8, 3, 64, 64)
+    for y, below in ((x.mean(2, keepdim=True).expand_as(x), True), (x[:, :1].expand_as(x), False)):   # colour taken away; all head 0
+        m = dict(id=identity_similarity(rec, x, y).mean(), **{k: v.mean() for k, v in identity_reference(rec, x, y).items()})
+        if below: assert m['id'] < m['id_cross'] - 0.03 and m['id'] > m['id_other'] + 0.1 and m['retrieval'] > 2 / 8
+        else: assert m['id'] > m['id_cross'] + 0.05 and m['retrieval'] == pytest.approx(1 / 8)
+
 def test_grid_consistency_and_foreground_on_true_grids(rec):
     from headstyle.prior import render_prior_data
     d = render_prior_data(4, grid=True, seed=5)
