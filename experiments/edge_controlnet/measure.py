@@ -10,6 +10,9 @@
    builds when `single_control` is off: the same prior, no ControlNet), at today's thresholds, at the chosen pair,
    and with a blank (all-zero) edge map.
 
+`--edge FOLDER` runs the gate with another edge ControlNet (its folder is recorded as `<folder>`, with its
+`train_report.json` summary when train.py wrote one); `--gate-thresholds LOW HIGH` sets the gate's second Canny pair.
+
 Writes a JSON file (with the command) and prints a table. No training, no library change.
 """
 import argparse, json, math, os, shlex, sys, time
@@ -30,6 +33,9 @@ def parse():
     p.add_argument('--prior-views', type=int, default=None, help="views of the ControlNet's training distribution (default: --n)")
     p.add_argument('--seed', type=int, default=0, help='seeds identities, cameras and noise')
     p.add_argument('--out', default=str(Path(__file__).with_name('thresholds.json')), help='output JSON file')
+    p.add_argument('--edge', default='edge', help="the edge ControlNet: 'edge' (the shipped one) or a folder (e.g. written by train.py)")
+    p.add_argument('--gate-thresholds', type=float, nargs=2, default=None, metavar=('LOW', 'HIGH'),
+                   help="Canny pair of the gate's second control (default: the pair nearest --target on the generator's renders)")
     return p.parse_args()
 
 def shares(images, pairs):
@@ -62,7 +68,7 @@ def main():
     from headstyle.world import random_latents, z_to_identity, render_heads
 
     cfg = StylizeConfig.preset('tiny', seed=a.seed).with_method('sds+controlnet')   # single view with the edge ControlNet, no grid
-    pipe = load_prior(controlnet='edge')
+    pipe = load_prior(controlnet=a.edge)
     g_on = Guide.from_pipeline(pipe)                      # the shipped edge ControlNet; Stylizer rebuilds it with cfg's settings
     st = Stylizer(load_generator(), g_on, config=cfg)
     g_on = st.guide                                       # exactly the guide single_view_losses queries
@@ -82,13 +88,14 @@ def main():
     today = (cfg.canny_low, cfg.canny_high)
     if today not in pairs: grid = {k: v + shares(x, [today]) for (k, v), x in zip(grid.items(), (gen_img, photo, prior))}
     chosen = {k: nearest(v, a.target) for k, v in grid.items()}
-    pick = (chosen['generator']['low'], chosen['generator']['high'])
+    pick = tuple(a.gate_thresholds) if a.gate_thresholds else (chosen['generator']['low'], chosen['generator']['high'])
+    pick_name = 'gate' if a.gate_thresholds else 'chosen'
     t1 = time.time()
 
     # the gate: SDS direction eps_hat - eps with and without the ControlNet, same latents, step, noise
     K = min(a.k, a.n)
     img, mask = gen_img[:K], gen_mask[:K]
-    controls = {f'today {today[0]:g}/{today[1]:g}': canny(img, *today), f'chosen {pick[0]:g}/{pick[1]:g}': canny(img, *pick),
+    controls = {f'today {today[0]:g}/{today[1]:g}': canny(img, *today), f'{pick_name} {pick[0]:g}/{pick[1]:g}': canny(img, *pick),
                 'blank': torch.zeros_like(img)}
     g = torch.Generator().manual_seed(a.seed + 1)
     gate = []
@@ -111,15 +118,24 @@ def main():
                                      cosine_masked_mean=c_mask.mean().item(), rel_change_mean=rel.mean().item(), n=len(c_all)))
     t2 = time.time()
 
-    res = dict(command=' '.join(['python'] + [shlex.quote(x) for x in sys.argv]), args=dict(vars(a), out=os.path.relpath(a.out)),   # no machine paths in results
+    shipped = a.edge in ('edge', 'depth')
+    argv = [x if shipped or x != a.edge else '<folder>' for x in sys.argv]
+    args = dict(vars(a), out=os.path.relpath(a.out), **({} if shipped else dict(edge='<folder>')))
+    if a.gate_thresholds is None: del args['gate_thresholds']   # at their defaults the new flags stay out: the committed run's args
+    if a.edge == 'edge': del args['edge']
+    res = dict(command=' '.join(['python'] + [shlex.quote(x) for x in argv]), args=args,   # no machine paths in results
                setup=dict(preset='tiny', method=cfg.method, guidance_scale=cfg.guidance_scale, canny_today=list(today),
                           render_samples=cfg.render_samples, truncation_psi=cfg.truncation_psi, image_side=gen_img.shape[-1],
                           cameras=dict(yaw=list(cfg.single_yaw), pitch=list(cfg.single_pitch)),
                           world_prior_data="render_prior_data(n, seed=seed+7): every style, 70% single-view yaws, 30% any yaw (the edge ControlNet's training distribution, fresh draws)",
                           gate_direction='eps_hat - eps (CFG), per view flattened over the 16x16x4 latent; masked: times the foreground mask at latent size',
                           gate_pass='mean cosine < 0.95'),
-               shares=grid, chosen=chosen, chosen_pair=list(pick), gate=gate,
+               shares=grid, chosen=chosen, chosen_pair=[chosen['generator']['low'], chosen['generator']['high']], gate=gate,
                seconds=dict(thresholds=round(t1 - t0, 1), gate=round(t2 - t1, 1)))
+    if not shipped:
+        res['edge_controlnet'] = '<folder>'
+        rep = Path(a.edge)/'train_report.json'
+        if rep.exists(): res['training'] = {k: v for k, v in json.loads(rep.read_text()).items() if k != 'losses'}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=1) + '\n')
 
