@@ -14,8 +14,10 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASSIFIER_DIR', 'DEFAULT_CONFIG', 'REPORT_TIMESTEPS', 'timestep_embedding', 'check_classifier_config',
-           'StyleClassifier', 'grad_log_prob', 'render_style_data', 'encode_latents', 'add_noise',
-           'train_style_classifier', 'held_out_accuracy', 'classifier_push_left', 'classifier_report', 'report_table']
+           'StyleClassifier', 'grad_log_prob', 'render_style_data', 'encode_latents', 'add_noise', 'palette_match',
+           'palette_negatives', 'train_style_classifier', 'held_out_accuracy', 'classifier_push_left',
+           'classifier_report', 'palette_shortcut', 'report_table', 'StyleScore', 'cfg_matched_scales',
+           'load_style_score']
 
 # %% ../nbs/06c_style_classifier.ipynb #k006
 from .world import STYLE_NAMES
@@ -133,21 +135,25 @@ def render_style_data(n:int, # identities
                       G=None, # a generator whose renders of the same latents are added as 'photo'; None: none
                       classes=CLASSES, # class names, 'photo' first
                       progress:bool=False,
-                     )->dict: # image (N, 3, 64, 64) in [-1, 1], label (N,), identity (N,), source (N,): 0 world, 1 generator
+                     )->dict: # image (N, 3, 64, 64) in [-1, 1], mask (N, 1, 64, 64), label (N,), identity (N,), source (N,): 0 world, 1 generator
     "Renders of `n` random identities in every class (world ground truth), plus the generator's photo renders."
     from headstyle.world import render_heads, z_to_identity, random_latents
     from headstyle.cameras import sample_cameras
     lat = random_latents(n, seed)
     ident, cams = z_to_identity(lat), sample_cameras(n, generator=torch.Generator().manual_seed(seed + 1))
-    images, labels, srcs = [], [], []
+    images, masks, labels, srcs = [], [], [], []
     for k, style in enumerate(tqdm(classes, desc='rendering', leave=False, disable=not progress)):
-        images.append(torch.cat([render_heads(ident[s:s + 32], cams[s:s + 32], style)['image'] for s in range(0, n, 32)]))
+        r = [render_heads(ident[s:s + 32], cams[s:s + 32], style) for s in range(0, n, 32)]
+        images.append(torch.cat([x['image'] for x in r])); masks.append(torch.cat([x['mask'] for x in r]))
         labels.append(torch.full((n,), k)); srcs.append(torch.zeros(n, dtype=torch.long))
     if G is not None:
         with torch.no_grad():
-            images.append(torch.cat([G.synthesis(G.mapping(lat[s:s + 32], cams[s:s + 32]), cams[s:s + 32])['image'] for s in range(0, n, 32)]).clamp(-1, 1))
+            r = [G.synthesis(G.mapping(lat[s:s + 32], cams[s:s + 32]), cams[s:s + 32]) for s in range(0, n, 32)]
+        images.append(torch.cat([x['image'] for x in r]).clamp(-1, 1))
+        masks.append(F.interpolate(torch.cat([x['image_mask'] for x in r]), size=images[-1].shape[-2:], mode='bilinear', align_corners=False))
         labels.append(torch.zeros(n, dtype=torch.long)); srcs.append(torch.ones(n, dtype=torch.long))
-    return dict(image=torch.cat(images), label=torch.cat(labels), identity=torch.arange(n).repeat(len(images)), source=torch.cat(srcs))
+    return dict(image=torch.cat(images), mask=torch.cat(masks), label=torch.cat(labels), identity=torch.arange(n).repeat(len(images)),
+                source=torch.cat(srcs))
 
 def encode_latents(vae, # the prior's AutoencoderKL
                    images:Tensor, # (N, 3, H, W) in [-1, 1]
@@ -167,6 +173,36 @@ def add_noise(alphas_cumprod:Tensor, # (T,) the scheduler's cumulative alphas
     a = alphas_cumprod[t.long()].float().reshape(-1, 1, 1, 1)
     return a.sqrt() * z0 + (1 - a).sqrt() * noise
 
+# %% ../nbs/06c_style_classifier.ipynb #k012o
+def palette_match(x:Tensor, # (N, 3, H, W) images in [-1, 1]
+                  mask:Tensor, # (N, 1, H, W) their foreground in [0, 1]
+                  donor:Tensor, # (N, 3, H, W) images whose foreground colours are taken
+                  donor_mask:Tensor, # (N, 1, H, W) their foreground
+                 )->Tensor: # (N, 3, H, W) `x` with its foreground's per-channel mean and std set to the donor's
+    "Move each image's foreground colours, channel by channel, to the mean and spread of a donor's foreground."
+    def stats(v, m):
+        w = m / m.sum((2, 3), keepdim=True).clamp_min(1e-6)
+        mu = (v * w).sum((2, 3), keepdim=True)
+        return mu, ((v - mu).pow(2) * w).sum((2, 3), keepdim=True).sqrt().clamp_min(1e-3)
+    (mx, sx), (md, sd) = stats(x, mask), stats(donor, donor_mask)
+    return (mask * ((x - mx) / sx * sd + md) + (1 - mask) * x).clamp(-1, 1)
+
+def palette_negatives(data:dict, # `render_style_data` output (world renders: source 0)
+                      seed:int=0, # seeds the pairing of photos with donors
+                     )->dict: # image (M, 3, H, W), mask (M, 1, H, W), donor (M,) the donor's class: one per photo and style
+    "Photos recoloured to style renders' palettes (`palette_match`), labelled 'photo' in training: palette alone no longer gives the class away."
+    world, g = data['source'] == 0, torch.Generator().manual_seed(seed)
+    photo = world & (data['label'] == 0)
+    x, m = data['image'][photo], data['mask'][photo]
+    out, masks, donors = [], [], []
+    for k in data['label'][world].unique().tolist():
+        if k == 0: continue
+        sel = (world & (data['label'] == k)).nonzero()[:, 0]
+        pick = sel[torch.randint(len(sel), (len(x),), generator=g)]
+        out.append(palette_match(x, m, data['image'][pick], data['mask'][pick])); masks.append(m); donors.append(torch.full((len(x),), k))
+    return dict(image=torch.cat(out), mask=torch.cat(masks), donor=torch.cat(donors))
+
+
 # %% ../nbs/06c_style_classifier.ipynb #k014
 def train_style_classifier(out=None, # folder to save the classifier and report.json in; None: do not save
                            n_train:int=160, # training identities (each rendered in every class and by the generator)
@@ -180,6 +216,8 @@ def train_style_classifier(out=None, # folder to save the classifier and report.
                            seed:int=0, # seeds data, initialisation and every draw
                            pipe=None, # the prior (for its VAE and schedule); None: `load_prior()`
                            G=None, # the generator for photo renders; None: the shipped one
+                           palette:bool=False, # add palette-matched photos (`palette_negatives`) as 'photo'
+                           negatives:Tensor|None=None, # (M, 3, H, W) more images labelled 'photo' (e.g. renders of generators a rule stylized)
                            progress:bool=True,
                           )->tuple: # (the classifier in eval mode, its report dict)
     "Train a noise-conditional style classifier on TinyHeads latents, report it, and save both."
@@ -187,7 +225,8 @@ def train_style_classifier(out=None, # folder to save the classifier and report.
     from headstyle.generator import load_generator
     from headstyle.guidance import ddim_scheduler
     call = (f"train_style_classifier(out={str(out)!r}, n_train={n_train}, n_test={n_test}, steps={steps}, batch={batch}, lr={lr}, "
-            f"weight_decay={weight_decay}, t_range={tuple(t_range)}, config={config!r}, seed={seed})")
+            f"weight_decay={weight_decay}, t_range={tuple(t_range)}, config={config!r}, seed={seed}, palette={palette}, "
+            f"negatives={None if negatives is None else f'<{len(negatives)} images>'})")
     lo, hi = t_range
     if not 0 <= lo <= hi <= 999: raise ValueError(f"t_range must be (low, high) with 0 <= low <= high <= 999, got {t_range}")
     pipe = pipe if pipe is not None else load_prior()
@@ -195,7 +234,10 @@ def train_style_classifier(out=None, # folder to save the classifier and report.
     ac = ddim_scheduler(pipe.scheduler.config).alphas_cumprod.float()
     t0 = __import__('time').time()
     train = render_style_data(n_train, seed, G, progress=progress)
-    z0, y = encode_latents(pipe.vae, train['image']), train['label']
+    images, y = train['image'], train['label']
+    extra = ([palette_negatives(train, seed + 3)['image']] if palette else []) + ([negatives.clamp(-1, 1)] if negatives is not None else [])
+    if extra: images, y = torch.cat([images, *extra]), torch.cat([y, torch.zeros(sum(len(e) for e in extra), dtype=torch.long)])
+    z0 = encode_latents(pipe.vae, images)
     torch.manual_seed(seed)
     model = StyleClassifier(config)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -215,6 +257,7 @@ def train_style_classifier(out=None, # folder to save the classifier and report.
     model.eval()
     rep = dict(call=call, train_s=round(__import__('time').time() - t0, 1), n_train_renders=len(z0),
                loss_start_end=[sum(losses[:k]) / k, sum(losses[-k:]) / k] if (k := min(50, steps)) else [],
+               n_palette_negatives=len(extra[0]) if palette else 0, n_negatives=0 if negatives is None else len(negatives),
                **classifier_report(model, pipe, G, n_test=n_test, seed=seed + 1000, progress=progress))
     if out is not None:
         model.save_pretrained(out)
@@ -277,14 +320,92 @@ def classifier_report(model:StyleClassifier, # the classifier
     acc = held_out_accuracy(model, ac, z0, test['label'], seed=seed)
     gen = test['source'] == 1
     acc_gen = held_out_accuracy(model, ac, z0[gen], test['label'][gen], seed=seed) if gen.any() else {}
-    return dict(n_test_renders=len(z0), accuracy=acc, accuracy_generator_photos=acc_gen,
+    return dict(n_test_renders=len(z0), accuracy=acc, accuracy_generator_photos=acc_gen, palette_shortcut=palette_shortcut(model, pipe.vae, ac, test, seed),
                 push_left_step=step, push_left_t=t_step, push_left=classifier_push_left(model, pipe.vae, ac, t_step, seed=seed))
+
+def palette_shortcut(model:StyleClassifier, # the classifier
+                     vae, # the prior's VAE
+                     alphas_cumprod:Tensor, # (T,) the prior's schedule
+                     data:dict, # held-out `render_style_data`
+                     seed:int=0,
+                     timesteps=REPORT_TIMESTEPS[:2], # timesteps to test at
+                    )->dict: # timestep -> share of palette-matched photos called their donor's style
+    "The palette shortcut: how often a photo recoloured to a style's palette (`palette_negatives`) is called that style."
+    neg = palette_negatives(data, seed)
+    z0 = encode_latents(vae, neg['image'])
+    out = {}
+    for t in timesteps:
+        noise = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed + int(t)))
+        tt = torch.full((len(z0),), int(t))
+        with torch.no_grad(): out[int(t)] = (model(add_noise(alphas_cumprod, z0, tt, noise), tt).argmax(-1) == neg['donor']).float().mean().item()
+    return out
 
 def report_table(rep:dict)->str:
     "The report as a small text table."
     lines = ['held-out accuracy:   ' + '   '.join(f't={t}: {a:.2f}' for t, a in rep['accuracy'].items())]
     if rep.get('accuracy_generator_photos'):
         lines.append("  generator's photos: " + '   '.join(f't={t}: {a:.2f}' for t, a in rep['accuracy_generator_photos'].items()))
+    if rep.get('palette_shortcut'):
+        lines.append("palette shortcut (recoloured photos called the donor's style): " + '   '.join(f't={t}: {a:.2f}' for t, a in rep['palette_shortcut'].items()))
     pl = rep['push_left']
     lines += [f"push-left at step {rep['push_left_step']} (t={rep['push_left_t']}):", '  ' + ''.join(f'{s:>10s}' for s in pl), '  ' + ''.join(f'{v:10.3f}' for v in pl.values())]
     return '\n'.join(lines)
+
+# %% ../nbs/06c_style_classifier.ipynb #k017t
+class StyleScore:
+    "An explicit classifier's score for one target style, times a scale: what a `Guide` with rule 'classifier' distils."
+    def __init__(self, model:StyleClassifier, # the classifier
+                 style:str, # the target class, e.g. 'werewolf'
+                 scale:float=1., # k: multiplies grad log p_phi (see `cfg_matched_scales`)
+                ):
+        model.class_index(style)
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0): raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+        self.model, self.style, self.scale = model.eval().requires_grad_(False), style, float(scale)
+
+    def __call__(self, z:Tensor, # (B, 4, h, w) noisy latents z_t
+                 t:Tensor, # (B,) timesteps
+                )->Tensor: # (B, 4, h, w) k grad_{z_t} log p_phi(style | z_t)
+        self.model.to(z.device)
+        return (self.scale * grad_log_prob(self.model, z.float(), t, self.style)).to(z.dtype)
+
+    def __repr__(self): return f"StyleScore(style={self.style!r}, scale={self.scale:.3g})"
+
+def cfg_matched_scales(model:StyleClassifier, # the classifier
+                       pipe, # the prior whose CFG direction sets the size
+                       styles=None, # styles to calibrate; None: every class but 'photo'
+                       n:int=16, # photo renders (world identities at single-view cameras)
+                       draws:int=4, # draws of step and noise per render
+                       seed:int=0,
+                      )->dict: # style -> k
+    "Scales k that give the classifier rule the mean gradient norm of LD's CFG rule on photo renders, at the same draws."
+    from headstyle.guidance import Guide, GuideConfig, ld_grad, classifier_ld_grad
+    from headstyle.world import STYLES, render_heads, z_to_identity, random_latents
+    from headstyle.cameras import sample_cameras
+    guide = Guide.from_pipeline(pipe, GuideConfig(), controlnet=None)
+    photos = render_heads(z_to_identity(random_latents(n, seed + 11)), sample_cameras(n, generator=torch.Generator().manual_seed(seed + 12)), 'photo')['image']
+    norm = lambda g: g.flatten(1).norm(dim=1).mean().item()
+    out = {}
+    for style in styles or [c for c in model.classes if c != 'photo']:
+        g, cfg, cls = torch.Generator().manual_seed(seed), 0., 0.
+        for _ in range(draws):
+            q = guide(photos, prompt=STYLES[style][0], generator=g, decode=False)
+            cfg += norm(ld_grad(q.cfg, q.abar))
+            cls += norm(classifier_ld_grad(grad_log_prob(model, q.noisy, q.t, style), q.abar, guide.config.guidance_scale))
+        out[style] = cfg / cls
+    return out
+
+def load_style_score(prompt:str, # the target prompt: it must name one of the classifier's styles (`prompt_styles` of 01_world)
+                     folder=None, # a classifier folder with scales.json; None: the shipped classifier
+                    )->StyleScore:
+    "The classifier's CFG-matched score for the one style a prompt names."
+    from headstyle.world import prompt_styles
+    folder = Path(folder) if folder is not None else CLASSIFIER_DIR
+    model = StyleClassifier.from_pretrained(folder)
+    named = [s for s in prompt_styles(prompt) if s in model.classes and s != 'photo']
+    if len(named) != 1:
+        raise ValueError(f"rule 'classifier' needs a prompt naming exactly one style of the classifier ({', '.join(c for c in model.classes if c != 'photo')}); "
+                         f"{prompt!r} names {' and '.join(named) if named else 'none'}")
+    if not (folder/'scales.json').is_file():
+        raise FileNotFoundError(f"no scales.json in {folder}: write cfg_matched_scales(model, pipe) there (json, style -> k)")
+    return StyleScore(model, named[0], json.loads((folder/'scales.json').read_text())[named[0]])
+

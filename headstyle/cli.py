@@ -537,7 +537,7 @@ def make_parser()->HeadstyleParser:
     st = sub.add_parser('stylize', help='stylize the generator towards a prompt (resumes when --out holds a run)')
     st.add_argument('--prompt', help="target prompt (default: the config's, 'a werewolf')")
     st.add_argument('--preset', choices=('tiny', 'tiny-authors', 'tiny-authors-matched', 'paper'), help="'tiny' (CPU, TinyHeads; default: a Tweedie-heavy balance whose update is mostly a decoded pixel-space SDS step), 'tiny-authors' (the same sizes with the authors' loss weights as they are), 'tiny-authors-matched' (the authors' balance carried to TinyHeads' sizes) or 'paper' (the authors' recipe)")
-    st.add_argument('--method', help="ablation row: sds, sds+controlnet, ld+controlnet, ld+controlnet+rank, grid-after-sr, full (the authors' SDS switch: sds-authors, sds-authors+controlnet); or a baseline: stylegan-fusion, diffusiongan3d, stylegan-nada, styleclip")
+    st.add_argument('--method', help="ablation row: sds, sds+controlnet, ld+controlnet, ld+controlnet+rank, grid-after-sr, full (the authors' SDS switch: sds-authors, sds-authors+controlnet; LD with an explicit classifier, a teaching device: classifier-ld+controlnet); or a baseline: stylegan-fusion, diffusiongan3d, stylegan-nada, styleclip")
     st.add_argument('--config', help='a JSON file of StylizeConfig fields (instead of --preset)')
     st.add_argument('--iters', type=positive_int, help="iterations (default: the config's)")
     st.add_argument('--seed', type=seed_int, help="seed (default: the config's)")

@@ -12,7 +12,7 @@ from torch import Tensor
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SD_SCHEDULE', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'check_tensor', 'check_steps', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'ld_grad', 'distill_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
+__all__ = ['SD_SCHEDULE', 'RULES', 'ddim_scheduler', 'ddim_timesteps', 'abar', 'sds_weight', 'GuideConfig', 'GuideOutput', 'tweedie', 'Guide', 'check_tensor', 'check_steps', 'sds_grad', 'latent_mask', 'clean_grad', 'InjectGrad', 'inject', 'gaussian_blur', 'sobel', 'canny', 'ld_grad', 'distill_grad', 'classifier_ld_grad', 'cfg_residual', 'MIRROR_WEIGHTS', 'mirror_batch', 'split_mirror', 'mirror_grad', 'to_grid', 'from_grid', 'grid_views', 'depth_control', 'RANK_WEIGHTS', 'match_channel_stats', 'rank_weight_svd', 'rank_weight']
 
 # %% ../nbs/05_sds.ipynb #c007
 SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -51,6 +51,8 @@ def sds_weight(a:Tensor, # (B,) abar_t
 def _real(v)->bool: return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 def _integer(v)->bool: return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
+RULES = ('ld', 'sds', 'sds-authors', 'classifier')   # the gradient rules a guide knows (`distill_grad`)
+
 @dataclass
 class GuideConfig:
     "Settings of a score-distillation guide; the defaults are the paper's single-view settings."
@@ -62,7 +64,7 @@ class GuideConfig:
     max_step:int = 49                # largest step index drawn (inclusive)
     conditioning_scale:float = 1.0   # ControlNet residual scale
     sample_posterior:bool = False    # encode with a draw of the VAE posterior (default: its mean, what the tiny prior trained on)
-    rule:str = 'ld'                  # gradient rule: 'ld' (CFG direction x sqrt(abar)), 'sds' (w(t)(eps_hat - eps)) or 'sds-authors' (w(t)(CFG direction - eps))
+    rule:str = 'ld'                  # gradient rule: 'ld' (CFG direction x sqrt(abar)), 'sds' (w(t)(eps_hat - eps)), 'sds-authors' (w(t)(CFG direction - eps)) or 'classifier' (LD with an explicit classifier, 06_ld)
     sds_weighting:str = 'sqrt_one_minus_abar'  # w(t) of the SDS rules, see `sds_weight`
     abar_index:str = 'timestep'      # 'timestep' (correct) or 'step' (the authors' code: abar at the step index)
     grad_scale:float = 1000.         # the gradient is divided by this
@@ -83,7 +85,7 @@ class GuideConfig:
         for k in ('grad_scale', 'grad_clamp'):
             if not (_real(getattr(self, k)) and getattr(self, k) > 0): raise bad(k, 'a finite number > 0')
         if not isinstance(self.sample_posterior, bool): raise bad('sample_posterior', 'True or False')
-        if self.rule not in ('ld', 'sds', 'sds-authors'): raise ValueError(f"rule must be 'ld', 'sds' or 'sds-authors', got {self.rule!r}")
+        if self.rule not in RULES: raise ValueError(f"rule must be one of {', '.join(map(repr, RULES))}, got {self.rule!r}")
         if self.abar_index not in ('timestep', 'step'):
             raise ValueError(f"abar_index must be 'timestep' or 'step', got {self.abar_index!r}")
         sds_weight(torch.zeros(1), self.sds_weighting)
@@ -124,11 +126,15 @@ class Guide:
                  scheduler=None, # any diffusers scheduler: its schedule is used, with DDIM steps; None: SD's
                  controlnet=None, # optional ControlNetModel
                  config:GuideConfig|None=None, # settings; None: the defaults
+                 classifier=None, # rule 'classifier' only: callable (z_t (B, 4, h, w), t (B,)) -> (B, 4, h, w) the score of an explicit classifier (06_ld)
                 ):
         self.tokenizer, self.text_encoder, self.vae, self.unet, self.controlnet = tokenizer, text_encoder, vae, unet, controlnet
         for m in (text_encoder, vae, unet, controlnet):
             if m is not None: m.requires_grad_(False).eval()
         self.config = config or GuideConfig()
+        if self.config.rule == 'classifier' and classifier is None:
+            raise ValueError("rule 'classifier' distils an explicit classifier: pass classifier= (e.g. headstyle.classifier.load_style_score(prompt))")
+        self.classifier = classifier
         self.scheduler = ddim_scheduler(None if scheduler is None else scheduler.config)
         self.timesteps = ddim_timesteps(self.scheduler, self.config.num_inference_steps)
         self.alphas_cumprod = self.scheduler.alphas_cumprod.float()
@@ -138,10 +144,11 @@ class Guide:
     def from_pipeline(cls, pipe, # a StableDiffusion(ControlNet)Pipeline
                       config:GuideConfig|None=None, # settings; None: the defaults
                       controlnet=None, # a ControlNet to use instead of the pipeline's
+                      classifier=None, # rule 'classifier' only: the explicit classifier's score
                      ):
         "A guide from a diffusers (ControlNet) pipeline's components."
         return cls(pipe.tokenizer, pipe.text_encoder, pipe.vae, pipe.unet, pipe.scheduler,
-                   controlnet if controlnet is not None else getattr(pipe, 'controlnet', None), config)
+                   controlnet if controlnet is not None else getattr(pipe, 'controlnet', None), config, classifier)
 
     @property
     def device(self): return self.unet.device
@@ -398,11 +405,15 @@ def ld_grad(cfg:Tensor, # (B, 4, h, w) CFG direction s (eps_cond - eps_uncond)
 def distill_grad(out:GuideOutput, # a guide query
                  config:GuideConfig, # rule, SDS weighting and abar lookup
                  alphas_cumprod:Tensor, # (T,) the scheduler's abar
+                 classifier_score:Tensor|None=None, # (B, 4, h, w) rule 'classifier': grad_{z_t} log p_phi(y | z_t) at out.noisy
                 )->Tensor: # (B, 4, h, w) raw gradient on z_0
-    "The latent gradient of a query under the config's rule ('ld', 'sds' or 'sds-authors')."
+    "The latent gradient of a query under the config's rule ('ld', 'sds', 'sds-authors' or 'classifier')."
     a = abar(alphas_cumprod, out.step) if config.abar_index == 'step' else out.abar
     a = a.to(out.cfg.device)
     if config.rule == 'ld': return ld_grad(out.cfg, a)
+    if config.rule == 'classifier':
+        if classifier_score is None: raise ValueError("rule 'classifier' needs the classifier's score at the query's z_t: a Guide built with classifier=")
+        return classifier_ld_grad(classifier_score.to(out.cfg), a, config.guidance_scale)
     score = out.cfg if config.rule == 'sds-authors' else out.eps_hat   # the authors' switch drops eps_uncond
     return sds_grad(score, out.noise, sds_weight(a, config.sds_weighting))
 
@@ -413,7 +424,8 @@ def processed_grad(self:Guide, out:GuideOutput, # a query of this guide
                   )->Tensor: # (B, 4, h, w)
     "The config's rule, an optional transform, then mask, scale, clamp and guard."
     c = self.config
-    g = distill_grad(out, c, self.alphas_cumprod)
+    score = self.classifier(out.noisy, out.t) if c.rule == 'classifier' and getattr(self, 'classifier', None) is not None else None
+    g = distill_grad(out, c, self.alphas_cumprod, score)
     if transform is not None: g = transform(g)
     return clean_grad(g, mask, c.grad_scale, c.grad_clamp)
 
@@ -424,6 +436,15 @@ def loss(self:Guide, out:GuideOutput, # a query of this guide
         )->Tensor: # scalar; backward() puts the processed gradient on out.latents
     "Distillation loss of a query: rule, transform, mask, scale, clamp, guard, injection."
     return inject(out.latents, self.processed_grad(out, mask, transform))
+
+# %% ../nbs/06_ld.ipynb #c012d
+def classifier_ld_grad(score:Tensor, # (B, 4, h, w) an explicit classifier's score grad_{z_t} log p_phi(y | z_t), scaled
+                       a:Tensor, # (B,) abar_t
+                       s:float, # the guidance scale
+                      )->Tensor: # (B, 4, h, w) gradient on z_0
+    "LD with an explicit classifier: $-\\sqrt{\\bar\\alpha_t}\\sqrt{1-\\bar\\alpha_t}\\,s\\,\\nabla_{z_t}\\log p_\\phi(y\\mid z_t)$, the `ld_grad` of a prior whose implicit classifier were $p_\\phi$."
+    return -_bc((a * (1 - a)).sqrt(), score) * s * score
+
 
 # %% ../nbs/06_ld.ipynb #c038
 def cfg_residual(guide:Guide, # a guide on the prior to examine (its negative prompt is the unconditional branch)

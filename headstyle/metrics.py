@@ -16,7 +16,7 @@ __all__ = ['IMAGE_RANGE_SLACK', 'SOURCE_PROMPT', 'CLIPSCORE_W', 'generator_views
            'view_embeddings', 'identity_similarity', 'pairwise_distance', 'identity_diversity', 'identity_levels',
            'reference_levels', 'identity_reference', 'mirror_error', 'style_share', 'head_numbers', 'clip_pixels',
            'find_recognizer', 'inception_features', 'Judges', 'clip_image_embeddings', 'clip_text_embeddings',
-           'fid_features', 'kid', 'prompt_styles', 'reference_style', 'prompt_style', 'cache_folder', 'true_renders',
+           'fid_features', 'kid', 'reference_style', 'prompt_style', 'cache_folder', 'true_renders',
            'load_image_folder', 'clip_cosines', 'clip_score', 'generator_renders', 'delta_depth']
 
 # %% ../nbs/11_metrics.ipynb #c006
@@ -349,13 +349,7 @@ def kid(a:Tensor, # (N, D) features of one set
     return dict(mean=v.mean().item(), std=v.std().item() if len(v) > 1 else 0.)
 
 # %% ../nbs/11_metrics.ipynb #m021
-def _words(text:str)->str: return ' '.join(re.findall(r'[a-z0-9]+', str(text).lower()))
-
-def prompt_styles(prompt:str)->list[str]:
-    "The TinyHeads styles a prompt names: by the style's name as a word, or by containing one of the style's prompts."
-    from headstyle.world import STYLES, STYLE_NAMES
-    text = f' {_words(prompt)} '
-    return [s for s in STYLE_NAMES if any(f' {_words(p)} ' in text for p in (s, STYLES[s][0], *STYLES[s][1]))]
+from .world import prompt_styles   # the styles a prompt names (01_world)
 
 def reference_style(prompt:str)->str:
     "The one TinyHeads style `prompt` names: whose true renders are its reference set. Any other prompt is refused."

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
 from .cameras import camera_params, sample_cameras, SINGLE_YAW, SINGLE_PITCH, GRID_YAW, GRID_PITCH
-from .guidance import (Guide, GuideConfig, canny, rank_weight, RANK_WEIGHTS, MIRROR_WEIGHTS, mirror_batch,
+from .guidance import (Guide, GuideConfig, RULES, canny, rank_weight, RANK_WEIGHTS, MIRROR_WEIGHTS, mirror_batch,
                        to_grid, grid_views, depth_control)
 
 # %% auto #0
@@ -63,7 +63,7 @@ class StylizeConfig:
     single_pitch:tuple = SINGLE_PITCH       # (low, high) pitch of single views, radians
     grid_yaw:tuple = GRID_YAW               # (low, high) yaw of the grid's four views
     grid_pitch:tuple = GRID_PITCH           # (low, high) pitch of the grid's four views
-    rule:str = 'ld'                         # gradient rule: 'ld' (likelihood distillation), 'sds' or 'sds-authors' (the authors' SDS switch)
+    rule:str = 'ld'                         # gradient rule: 'ld' (likelihood distillation), 'sds', 'sds-authors' (the authors' SDS switch) or 'classifier' (LD with an explicit classifier, a teaching device)
     single_control:bool = True              # Canny edge ControlNet on single views
     grid_control:bool = True                # depth ControlNet on the grid
     controlnet_scale:float = 1.             # ControlNet residual scale
@@ -114,7 +114,7 @@ class StylizeConfig:
             if f.type in ('tuple', tuple) and isinstance(v, list): setattr(self, f.name, tuple(v))
             if not _field_ok(str(f.type), getattr(self, f.name)):
                 raise ValueError(f"config field {f.name} must be {_KINDS[str(f.type)]}, got {v!r}")
-        if self.rule not in ('ld', 'sds', 'sds-authors'): raise ValueError(f"rule must be 'ld', 'sds' or 'sds-authors', got {self.rule!r}")
+        if self.rule not in RULES: raise ValueError(f"rule must be one of {', '.join(map(repr, RULES))}, got {self.rule!r}")
         if self.objective not in ('score', 'clip-direction'): raise ValueError(f"objective must be 'score' or 'clip-direction', got {self.objective!r}")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas): raise ValueError(f"adam_betas is (beta1, beta2) in [0, 1), got {self.adam_betas}")
         if self.auto_layer_k is not None and self.auto_layer_k < 1: raise ValueError(f"auto_layer_k must be None or >= 1, got {self.auto_layer_k}")
@@ -217,6 +217,7 @@ METHODS = {
     'full': dict(rule='ld', single_control=True, rank_weighting=True, grid=True, grid_control=True, grid_before_sr=True),
     'sds-authors': dict(rule='sds-authors', single_control=False, rank_weighting=False, **_no_grid),   # the authors' SDS switch
     'sds-authors+controlnet': dict(rule='sds-authors', single_control=True, rank_weighting=False, **_no_grid),
+    'classifier-ld+controlnet': dict(rule='classifier', single_control=True, rank_weighting=False, **_no_grid),   # LD with an explicit classifier (06_ld)
 }
 _sds_alone = dict(rule='sds', single_control=False, rank_weighting=False, mirror=False, tweedie_weight=0., perceptual_weight=0., **_no_grid)
 METHODS |= {   # two of the paper's baselines are score distillation with other settings (13_baselines)
@@ -359,6 +360,7 @@ class Stylizer:
                  out=None, # output folder for checkpoints and previews; None: write nothing
                  perceptual=None, # callable (x, x0_hat) -> (B,) distances; None: LPIPS if installed
                  depth_model=None, # callable (renders (N, 3, H, W), masks (N, 1, h, w)) -> (N, 3, H, W) in [0, 1]; for grid_depth='depth-anything'
+                 classifier=None, # rule 'classifier': callable (z_t, t) -> k grad log p_phi(y | z_t); None: the shipped TinyHeads classifier for the prompt's style
                 ):
         if missing := [a for a in ('z_dim', 'mapping', 'synthesis', 'backbone') if not hasattr(generator, a)]:
             raise ValueError(f"generator must have PanoHead's interface (z_dim, mapping, synthesis, backbone); it has no {', '.join(missing)}")
@@ -374,6 +376,10 @@ class Stylizer:
         if not self.params: raise ValueError("the generator has no trainable weights under backbone.synthesis. or superresolution.")
         if c.objective != 'score': guide_single = guide_grid = None          # a CLIP objective (a subclass) needs no diffusion guide
         elif guide_single is None: raise ValueError("score distillation needs a guide: pass guide_single (e.g. Guide.from_pipeline(load_prior()))")
+        if c.rule == 'classifier' and guide_single is not None and classifier is None:
+            from headstyle.classifier import load_style_score
+            classifier = load_style_score(c.prompt)
+        self.classifier = classifier if c.rule == 'classifier' else None
         self.guide = self._guide(guide_single, c.single_control, 'single') if guide_single is not None else None
         if c.grid and c.grid_control and guide_grid is None and self.guide is not None:
             raise ValueError("the grid uses the depth ControlNet (grid_control): pass guide_grid, a guide with the depth ControlNet")
@@ -402,7 +408,7 @@ class Stylizer:
         if control and g.controlnet is None:
             raise ValueError(f"{view}_control is on but the {view} guide has no ControlNet; pass one or turn {view}_control off")
         return Guide(g.tokenizer, g.text_encoder, g.vae, g.unet, g.scheduler, g.controlnet if control else None,
-                     self.config.guide_config())
+                     self.config.guide_config(), self.classifier)
 
 # %% ../nbs/10_stylize.ipynb #c029
 @patch

@@ -315,10 +315,11 @@ def resume(cls:Stylizer, folder, # a checkpoint folder, or a run folder (its lat
            out=None, # output folder; None: the run folder the checkpoint belongs to
            perceptual=None, # the run's perceptual loss, if any
            depth_model=None, # the run's depth model, if grid_depth='depth-anything'
+           classifier=None, # the run's explicit classifier score, if rule='classifier' (None: the shipped one)
           )->Stylizer:
     "A stylizer continued from a checkpoint, with the checkpoint's config."
     folder, config, out = checkpoint_config(folder, out)
-    st = cls(generator, guide_single, guide_grid, config, out, perceptual, depth_model)
+    st = cls(generator, guide_single, guide_grid, config, out, perceptual, depth_model, classifier)
     st.load_state(folder)
     return st
 

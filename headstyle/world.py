@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_world.ipynb #c003
 from __future__ import annotations
-import math
+import math, re
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -13,10 +13,10 @@ from .render import render_field, sdf_density, BACKGROUND
 
 # %% auto #0
 __all__ = ['PARAMS', 'N_PARAMS', 'Z_DIM', 'STYLES', 'STYLE_NAMES', 'SKIN', 'HAIR', 'LIGHT', 'check_identity', 'check_latents',
-           'z_to_identity', 'identity_to_z', 'random_latents', 'sd_ellipsoid', 'sd_capsule', 'smin', 'style_prompt',
-           'check_style', 'head_geometry', 'head_colours', 'head_spec', 'head_parts', 'union_sdf', 'head_sdf',
-           'sdf_normal', 'albedo', 'sketch_tone', 'head_field', 'head_sdf_field', 'render_heads', 'to_rgb01',
-           'render_grid', 'gallery']
+           'z_to_identity', 'identity_to_z', 'random_latents', 'sd_ellipsoid', 'sd_capsule', 'smin', 'prompt_styles',
+           'style_prompt', 'check_style', 'head_geometry', 'head_colours', 'head_spec', 'head_parts', 'union_sdf',
+           'head_sdf', 'sdf_normal', 'albedo', 'sketch_tone', 'head_field', 'head_sdf_field', 'render_heads',
+           'to_rgb01', 'render_grid', 'gallery']
 
 # %% ../nbs/01_world.ipynb #c006
 PARAMS = ('head_width', 'head_height', 'jaw_width', 'chin_length', 'nose_length', 'nose_width', 'eye_spacing',
@@ -98,6 +98,13 @@ STYLES = {
     'zombie': ("a zombie", ["a portrait of a zombie", "an undead person with green skin", "a rotting zombie head"]),
 }
 STYLE_NAMES = tuple(STYLES)
+
+def _words(text:str)->str: return ' '.join(re.findall(r'[a-z0-9]+', str(text).lower()))
+
+def prompt_styles(prompt:str)->list[str]:
+    "The TinyHeads styles a prompt names: by the style's name as a word, or by containing one of the style's prompts."
+    text = f' {_words(prompt)} '
+    return [s for s in STYLE_NAMES if any(f' {_words(p)} ' in text for p in (s, STYLES[s][0], *STYLES[s][1]))]
 
 def style_prompt(style:str, # a name in STYLE_NAMES
                  paraphrase:int|None=None, # None for the canonical prompt, else the index of a paraphrase
