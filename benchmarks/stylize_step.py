@@ -102,7 +102,7 @@ def main():
     ap.add_argument('--out', default='benchmarks/results/stylize_step.json')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from headstyle.cli import load_guides
+    from headstyle.fullscale import load_guides
     from headstyle.generator import load_generator
     from headstyle.stylize import Stylizer, StylizeConfig
     from dataclasses import replace

@@ -27,7 +27,7 @@ a = p.parse_args()
 
 import torch
 torch.set_num_threads(1)
-from headstyle.cli import quiet_libraries
+from headstyle.core import quiet_libraries
 quiet_libraries()
 from headstyle.cameras import INFERENCE_YAWS, INFERENCE_PITCH
 from headstyle.evaluation import run_latents, MAPPING_FIELDS

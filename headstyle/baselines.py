@@ -11,7 +11,9 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 from .cameras import sample_cameras, SINGLE_YAW, SINGLE_PITCH
-from .stylize import Stylizer, StylizeConfig, checkpoint_config, is_trainable
+from .stylize import StylizeConfig, is_trainable
+from .trainer import Stylizer
+from .trainer import checkpoint_config
 from .judges import load_guide_clip, load_guide_id, to_id_input, _projected
 
 # %% auto #0
@@ -263,7 +265,7 @@ def write_strips(folder, # where the PNGs go
                  names:list[str])->list:
     "One PNG per identity: its views side by side, the edit above the original."
     from PIL import Image
-    from headstyle.stylize import atomic_write
+    from headstyle.core import atomic_write
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, n in enumerate(names):
@@ -276,10 +278,12 @@ def write_strips(folder, # where the PNGs go
 def run_styleclip(args)->int:
     "`headstyle stylize --method styleclip`: optimise the codes of the graded identities; write latents, the edit run and strips."
     import json, numpy as np
-    from headstyle.cli import UsageError, writable_folder, quiet_libraries, refuse_instruction
+    from headstyle.core import UsageError, writable_folder, quiet_libraries, refuse_instruction
     from headstyle.panohead import load_any_generator
-    from headstyle.metrics import run_latents, generator_renders, save_edit_run, is_edit_run
-    from headstyle.stylize import generator_fingerprint, atomic_write
+    from headstyle.metrics import generator_renders
+    from headstyle.evaluation import run_latents, save_edit_run, is_edit_run
+    from headstyle.stylize import generator_fingerprint
+    from headstyle.core import atomic_write
     from headstyle.fullscale import resolve_device
     quiet_libraries()
     preset = args.preset or 'tiny'
@@ -294,10 +298,12 @@ def run_styleclip(args)->int:
 
 def _styleclip(args, cfg, settings, preset, out)->int:
     import json, numpy as np
-    from headstyle.cli import UsageError
+    from headstyle.core import UsageError
     from headstyle.panohead import load_any_generator
-    from headstyle.metrics import run_latents, generator_renders, save_edit_run, is_edit_run
-    from headstyle.stylize import generator_fingerprint, atomic_write
+    from headstyle.metrics import generator_renders
+    from headstyle.evaluation import run_latents, save_edit_run, is_edit_run
+    from headstyle.stylize import generator_fingerprint
+    from headstyle.core import atomic_write
     from headstyle.fullscale import resolve_device
     if is_edit_run(out):
         saved = json.loads((out/'edit.json').read_text()).get('settings')

@@ -7,16 +7,15 @@ from __future__ import annotations
 import argparse, json, math, os, signal, sys, warnings
 from pathlib import Path
 import headstyle
+from .core import (HeadstyleError, UsageError, BAD_INPUT, writable_folder, remove_created_folders, finite_float, seed_int,
+                            positive_int, quiet_libraries, refuse_instruction, INSTRUCTION_VERBS, MODEL_FOLDERS, add_model_folders,
+                            add_device, atomic_write, write_atomic, register_command_line)
+
 
 # %% auto #0
-__all__ = ['INSTRUCTION_VERBS', 'MAX_RENDER_SAMPLES', 'REPORT_CSS', 'MODEL_FOLDERS', 'BAD_INPUT', 'HeadstyleParser',
-           'cmd_cameras', 'UsageError', 'writable_folder', 'remove_created_folders', 'finite_float', 'seed_int',
-           'quiet_libraries', 'load_guides', 'load_depth_model', 'refuse_instruction', 'check_prompt',
-           'warn_unknown_words', 'stylize_config', 'resume_conflicts', 'saved_config', 'make_stylizer',
-           'refuse_unused_options', 'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render',
-           'cmd_convert_panohead', 'image_uri', 'file_uri', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'metrics_html',
-           'evaluation_html', 'write_atomic', 'positive_int', 'add_model_folders', 'add_device', 'make_parser',
-           'one_line', 'main']
+__all__ = ['MAX_RENDER_SAMPLES', 'HeadstyleParser', 'cmd_cameras', 'stylize_config', 'resume_conflicts', 'saved_config',
+           'make_stylizer', 'refuse_unused_options', 'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render',
+           'cmd_convert_panohead', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -36,7 +35,7 @@ def cmd_cameras(args)->int:
            'inference yaws': camera_params(torch.tensor(INFERENCE_YAWS), INFERENCE_PITCH)}
     out = Path(args.out)
     path = out/'cameras.html'
-    from headstyle.stylize import atomic_write
+    from headstyle.core import atomic_write
     try:
         out.mkdir(parents=True, exist_ok=True)
         fig = camera_figure(rig, title="headstyle: the paper's camera ranges")
@@ -50,121 +49,6 @@ def cmd_cameras(args)->int:
               f"pitch {math.degrees(pitch.min()):6.1f}..{math.degrees(pitch.max()):5.1f} deg")
     print(f"wrote {path}")
     return 0
-
-# %% ../nbs/16_cli.ipynb #c008
-class UsageError(Exception):
-    "An error in what the user asked for: reported as one line, exit code 2."
-
-_created = []   # folders `writable_folder` created in this command: removed again if the command is refused and they stayed empty
-
-def writable_folder(path)->Path:
-    "Create `path` if needed and check that files can be written in it; refuse an empty path and the installed package."
-    if not str(path).strip(): raise UsageError("the output folder is empty: pass --out FOLDER")
-    path = Path(path)
-    pkg = Path(headstyle.__file__).resolve().parent
-    if path.resolve() == pkg or pkg in path.resolve().parents:
-        raise UsageError(f"{path} is inside the installed headstyle package; choose an --out folder of your own")
-    first = next((p for p in [*reversed(path.parents), path] if not p.exists()), None)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path/'.headstyle-write-test'; probe.write_text(''); probe.unlink()
-    except OSError as e: raise UsageError(f"cannot write to {path}: {e.strerror} (choose another --out folder)")
-    if first is not None: _created.append(first)
-    return path
-
-def remove_created_folders()->list:
-    "Remove the folders this command created that are still empty (a refused command leaves nothing behind)."
-    gone = []
-    while _created:
-        top = _created.pop()
-        for p in sorted((q for q in [top, *top.rglob('*')] if q.is_dir()), key=lambda q: -len(q.parts)):
-            try:
-                if p.exists() and not any(p.iterdir()): p.rmdir(); gone.append(p)
-            except OSError: pass
-    return gone
-
-def finite_float(s:str)->float:
-    "argparse type: a finite number."
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number, got {s!r}")
-    if not math.isfinite(v): raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
-    return v
-
-def seed_int(s:str)->int:
-    "argparse type: a seed in [0, 2**63)."
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected an integer seed, got {s!r}")
-    if not 0 <= v < 2 ** 63: raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**63), got {v}")
-    return v
-
-def quiet_libraries():
-    "Show only errors from transformers and diffusers (not their advice on optional packages)."
-    from transformers.utils import logging as hf_logging
-    from diffusers.utils import logging as df_logging
-    hf_logging.set_verbosity_error(); df_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar(); df_logging.disable_progress_bar()     # loading bars are noise on the command line
-
-def load_guides(config, # a StylizeConfig: which ControlNets are needed
-                prior=None, edge=None, depth=None, # folders (None: the shipped tiny prior and ControlNets)
-                device=None, dtype=None, # where the prior runs and in which precision (None: CPU, fp32)
-               ):
-    "The single-view and grid guides of a run, from a diffusers pipeline folder and ControlNet folders."
-    from headstyle.prior import load_prior, load_controlnet
-    from headstyle.guidance import Guide
-    pipe = load_prior(prior)
-    if prior is not None:   # a user's prior never silently borrows the shipped tiny ControlNets
-        need = [(flag, kind) for flag, kind, on, given in (('--controlnet-edge', 'edge', config.single_control, edge),
-                                                           ('--controlnet-depth', 'depth', config.grid and config.grid_control, depth))
-                if on and given is None]
-        if need:
-            raise UsageError(f"--prior {prior}: the {config.method} method needs {' and '.join(k for _, k in need)} ControlNet"
-                             f"{'s' if len(need) > 1 else ''}; pass {' and '.join(f + ' FOLDER' for f, _ in need)}, or --method sds")
-    cn_edge = load_controlnet(edge or 'edge') if config.single_control else None
-    cn_depth = load_controlnet(depth or 'depth') if config.grid and config.grid_control else None
-    from headstyle.fullscale import place_guide
-    single = place_guide(Guide.from_pipeline(pipe, controlnet=cn_edge), device, dtype)
-    return single, (place_guide(Guide.from_pipeline(pipe, controlnet=cn_depth), device, dtype) if config.grid else None)
-
-def load_depth_model(config, # a StylizeConfig: grid_depth says whether a depth model is needed
-                     folder=None, # a transformers depth model folder (Depth Anything)
-                     device=None, dtype=None):
-    "The grid's depth estimator when the config asks for one, else None."
-    if not (config.grid and config.grid_control and config.grid_depth == 'depth-anything'): return None
-    if folder is None: raise UsageError("grid_depth is 'depth-anything': pass --depth-model FOLDER (a Depth Anything folder)")
-    from headstyle.fullscale import DepthEstimator
-    return DepthEstimator.from_folder(folder, device, dtype)
-
-INSTRUCTION_VERBS = ('make', 'turn', 'change', 'convert', 'transform', 'give', 'add', 'replace')
-
-def refuse_instruction(prompt:str, method:str)->None:
-    "A text-prompt method describes its target ('a werewolf'); an instruction ('make him a werewolf') is refused."
-    words = prompt.strip().lower().split()
-    if words and words[0] in INSTRUCTION_VERBS:
-        raise UsageError(f"{prompt!r} is an instruction, but {method} takes a description of the target, e.g. 'a werewolf' "
-                         "(headstyle edit2d --method ip2p builds its instruction from the description, or takes --instruction)")
-
-def check_prompt(tokenizer, prompt:str)->list[str]:
-    "Refuse an empty prompt; warn on standard error about words the tokenizer will cut and characters it cannot represent."
-    if not prompt.strip(): raise UsageError("the prompt is empty: give the target style, e.g. --prompt 'a werewolf'")
-    notes, room, used, cut = [], tokenizer.model_max_length - 2, 0, []    # start and end tokens take two places
-    for w in prompt.split():
-        used += len(tokenizer(w, add_special_tokens=False).input_ids)
-        if used > room: cut.append(w)
-    if cut: notes.append(f"the prompt is longer than the prior's {room} tokens; these words are dropped: {' '.join(cut)}")
-    unk = tokenizer.unk_token_id
-    bad = sorted({ch for ch in prompt if not ch.isspace() and unk in tokenizer(ch, add_special_tokens=False).input_ids})
-    if bad: notes.append(f"the prior's tokenizer cannot represent {', '.join(map(repr, bad))} (they become unknown tokens)")
-    for n in notes: print(f"headstyle: warning: {n}", file=sys.stderr)
-    return notes
-
-def warn_unknown_words(tokenizer, prompt:str)->list[str]:
-    "Warn on standard error about words of `prompt` the prior has never seen, listing the styles it knows."
-    from headstyle.prior import unknown_words
-    from headstyle.world import STYLES
-    if words := unknown_words(tokenizer, prompt):
-        print(f"headstyle: warning: the prior has never seen {', '.join(map(repr, words))}; it knows the styles: "
-              + '; '.join(canon for canon, _ in STYLES.values()), file=sys.stderr)
-    return words
 
 # %% ../nbs/16_cli.ipynb #c009
 def stylize_config(args, # parsed `stylize` arguments
@@ -201,11 +85,12 @@ def saved_config(checkpoint:Path):
 
 def make_stylizer(args, cfg, G, out, device, dtype, checkpoint=None):
     "A new stylizer for `cfg`, or the run in `checkpoint` resumed: score distillation with the prior, or StyleGAN-NADA with CLIPs."
-    from headstyle.stylize import Stylizer
+    from headstyle.trainer import Stylizer
     if cfg.objective == 'clip-direction':
         from headstyle.baselines import NadaStylizer, load_clips
         clips = load_clips(args.clip, device, full_scale=args.generator is not None)
         return NadaStylizer.resume(checkpoint, G, clips, out=out) if checkpoint else NadaStylizer(G, clips, cfg, out)
+    from headstyle.fullscale import load_guides, load_depth_model
     single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
     depth = load_depth_model(cfg, args.depth_model, device, dtype)
     return Stylizer.resume(checkpoint, G, single, grid, out=out, depth_model=depth) if checkpoint else Stylizer(G, single, grid, cfg, out, depth_model=depth)
@@ -248,7 +133,7 @@ def cmd_stylize(args)->int:
 
 def _stylize(args, cfg, out, device, dtype)->int:
     from headstyle.panohead import load_any_generator
-    from headstyle.stylize import find_checkpoint, list_checkpoints
+    from headstyle.trainer import find_checkpoint, list_checkpoints
     ckpts = list_checkpoints(out)
     if args.resume and not ckpts: raise UsageError(f"--resume: {out} holds no finished checkpoint; drop --resume to start a run there")
     if ckpts:                                        # what the run in --out was made with, checked before any model loads
@@ -270,6 +155,7 @@ def _stylize(args, cfg, out, device, dtype)->int:
     else:
         st = make_stylizer(args, cfg, G, out, device, dtype)
     tokenizer = st.guide.tokenizer if st.guide is not None else st.clips[0].tokenizer
+    from headstyle.prior import check_prompt, warn_unknown_words
     check_prompt(tokenizer, st.config.prompt)
     warn_unknown_words(tokenizer, st.config.prompt)
     st.run()
@@ -312,7 +198,8 @@ def load_latents(path, # an .npz file with key 'w' of shape (1, num_ws, w_dim), 
 
 def render_edit_run(args)->int:
     "Strips of an edit run: a latent edit (StyleCLIP) rendered above its original codes; 2D edits have theirs already."
-    from headstyle.metrics import load_edit_run, generator_renders
+    from headstyle.metrics import generator_renders
+    from headstyle.evaluation import load_edit_run
     from headstyle.panohead import load_any_generator
     from headstyle.stylize import generator_fingerprint
     from headstyle.baselines import write_strips
@@ -331,9 +218,11 @@ def cmd_render(args)->int:
     import torch
     from PIL import Image
     from headstyle.panohead import load_any_generator
-    from headstyle.stylize import find_checkpoint, generator_fingerprint, atomic_write
+    from headstyle.stylize import generator_fingerprint
+    from headstyle.trainer import find_checkpoint
+    from headstyle.core import atomic_write
     from headstyle.cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
-    from headstyle.metrics import is_edit_run
+    from headstyle.evaluation import is_edit_run
     if is_edit_run(args.checkpoint): return render_edit_run(args)
     if (args.latents is None) == (args.samples is None): raise UsageError("pass exactly one of --latents and --samples")
     if args.samples is not None and args.samples > MAX_RENDER_SAMPLES:
@@ -374,32 +263,6 @@ def cmd_convert_panohead(args)->int:
     print(f"wrote {convert_panohead(src, out)}")
     return 0
 
-# %% ../nbs/16_cli.ipynb #c104
-def image_uri(x, # (3, H, W) image in [-1, 1]
-              scale:int=2, # integer upscaling (nearest)
-             )->str:
-    "A PNG data URI of an image."
-    import base64, io
-    from PIL import Image
-    from headstyle.world import to_rgb01
-    im = Image.fromarray((to_rgb01(x) * 255).round().byte().numpy())
-    im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    buf = io.BytesIO(); im.save(buf, format='PNG')
-    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
-
-def file_uri(path, mime:str)->str:
-    "A data URI of a file."
-    import base64
-    return f'data:{mime};base64,' + base64.b64encode(Path(path).read_bytes()).decode()
-
-# %% ../nbs/16_cli.ipynb #c105
-REPORT_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.35em .8em;text-align:right}
-th:first-child,td:first-child{text-align:left}.strip{display:flex;align-items:center;gap:.5em;margin:.2em 0}
-.strip span{width:6em;font-size:.85em}.gifs{display:flex;gap:1.5em}.gifs figure{margin:0;text-align:center}
-.note{color:#555;font-size:.9em}"""
-
-
 # %% ../nbs/16_cli.ipynb #c107
 def cmd_demo(args)->int:
     "Stylize TinyHeads with the `sds` and `full` ablation rows from one seed; write report.html and metrics.json."
@@ -414,15 +277,16 @@ def cmd_demo(args)->int:
     for k in m['settings']['methods']:
         print(f"{k:>8} {m[k]['id']:6.3f} {m[k]['diversity']:9.3f} {m[k]['style']:16.0%} {m[k]['seconds']:7.0f}")
     print(f"{'original':>8} {1:6.3f} {m['original']['diversity']:9.3f} {m['original']['style']:16.0%}")
-    from headstyle.metrics import metrics_table; print(f"the paper's numbers:\n{metrics_table(m['paper'])}")
+    from headstyle.evaluation import metrics_table; print(f"the paper's numbers:\n{metrics_table(m['paper'])}")
     print(f"wrote {Path(args.out)/'report.html'} and {Path(args.out)/'metrics.json'}")
     return 0
 
 # %% ../nbs/16_cli.ipynb #e101
 def cmd_evaluate(args)->int:
     "Grade stylizer runs: FID, KID, CLIP score, ID, Delta-D and diversity; write metrics.json and report.html."
+    from headstyle.evaluation import evaluation_html
     quiet_libraries()
-    from headstyle.metrics import evaluate_runs, metrics_table, write_report_files
+    from headstyle.evaluation import evaluate_runs, metrics_table, write_report_files
     out = writable_folder(args.out)
     res, renders = evaluate_runs(args.runs, args.prompt, args.identities, args.seed, args.judges, args.reference,
                                  args.generator, args.front_only)
@@ -446,78 +310,7 @@ def add_evaluate(sub):
     ev.add_argument('--out', default='headstyle-out/evaluate', help='output folder (default: headstyle-out/evaluate)')
     ev.set_defaults(func=cmd_evaluate)
 
-# %% ../nbs/16_cli.ipynb #e102
-def metrics_html(res:dict, # headstyle.metrics.evaluate's numbers
-                )->str:
-    "The paper's table (one row per run and the original) with its settings and a note on each column."
-    from html import escape
-    from headstyle.metrics import COLUMNS
-    s = res['settings']
-    head = ''.join(f'<th>{h}</th>' for _, h in COLUMNS)
-    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(('<td>—</td>' if m.get(k) is None else f"<td>{m[k]:.4f}</td>") for k, _ in COLUMNS) + "</tr>"
-                   for n, m in [*res['runs'].items(), ('original', res['original'])])
-    N, V, D = s['identities'], len(s['yaws_deg']), s.get('feature_dim')
-    n = N * V                     # renders per run: FID's sample
-    rank = f"rank at most {min(n - 1, D)} in the features' {D} dimensions" if D else f"rank at most {n - 1}"
-    at_mean = f"; renders whose features all sat at the reference mean would score FID {s['fid_at_reference_mean']:.4f}" if 'fid_at_reference_mean' in s else ''
-    return (f"<p>{N} identities at yaws {', '.join(f'{d:g}°' for d in s['yaws_deg'])}, pitch {s['pitch_deg']:g}°; "
-            f"reference: {escape(str(s['reference']))} ({s['reference_images']} images); judges: {escape(json.dumps(s['judges']))}.</p>"
-            f"<table><tr><th>run</th>{head}</tr>{rows}</table>"
-            "<p class=note><b>FID, KID</b>: distance of the stylized renders to the reference set in the judges' feature space. "
-            "Read them beside <b>diversity</b>, the mean identity distance between the stylized heads (towards 0 when they collapse to one face): "
-            f"FID fits a Gaussian to a run's {n} renders ({N} identities × {V} yaws), a covariance of {rank}, "
-            f"so a set of renders collapsed near the reference mean can score a low FID{at_mean}. "
-            "<b>CLIP</b>: CLIPScore, 2.5 max(cos, 0) between render and prompt; <b>CLIP cos</b>: the raw cosine. "
-            f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views); an unchanged head scores 1. "
-            "<b>ID cross</b>: different original heads among themselves, same camera: what a head swapped for another original head would score. "
-            "<b>ID other</b>: a stylized head against the other original heads, same camera; stylization moves a head away from every original, "
-            "so ID is read against this (and ID top-1 against chance), not against ID cross alone. "
-            f"<b>ID top-1</b>: share of stylized heads whose most similar original at that camera is their own (chance 1/{N}). "
-            "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks.</p>")
-
-def evaluation_html(res:dict, # headstyle.metrics.evaluate's numbers
-                    renders:dict, # name -> generator_renders output ('original' and each run)
-                    strips:int=4, # identities shown
-                   )->str:
-    "The evaluation report as one HTML page: the table in the paper's layout, then five-yaw strips."
-    from html import escape
-    parts = [f"<h1>headstyle evaluate: “{escape(res['settings']['prompt'])}”</h1>", metrics_html(res), "<h2>Strips</h2>"]
-    V, N = renders['original']['image'].shape[:2]
-    for i in range(min(strips, N)):
-        parts.append(f"<h3>identity {i}</h3>")
-        for name in [*res['runs'], 'original']:
-            x = renders[name]['image']
-            parts.append(f"<div class=strip><span>{escape(name)}</span>" + ''.join(f"<img src='{image_uri(x[v, i])}'>" for v in range(V)) + "</div>")
-    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle evaluate</title><style>{REPORT_CSS}</style></head><body>{''.join(parts)}</body></html>"
-
-def write_atomic(path, text:str)->Path:
-    "Write `text` through `headstyle.stylize.atomic_write`: a temporary file, flushed, moved into place."
-    from headstyle.stylize import atomic_write
-    return atomic_write(path, lambda p: p.write_text(text))
-    return path
-
 # %% ../nbs/16_cli.ipynb #c011
-def positive_int(s:str)->int:
-    "argparse type: an integer >= 1."
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-MODEL_FOLDERS = {'generator': 'generator: a headstyle folder, the official PanoHead .pkl or a converted PanoHead folder (default: the shipped TinyHeads generator)',
-                 'prior': 'diffusers pipeline folder (default: the shipped tiny prior)',
-                 'controlnet-edge': 'edge ControlNet folder', 'controlnet-depth': 'depth ControlNet folder'}
-
-def add_model_folders(parser):
-    "The --generator, --prior and --controlnet-* options of the commands that stylize."
-    for name, what in MODEL_FOLDERS.items(): parser.add_argument(f'--{name}', help=what)
-
-def add_device(parser, dtype:bool=True):
-    "The --device (and --dtype) options."
-    parser.add_argument('--device', default='auto', help="auto (CUDA when present, then MPS, else CPU), cpu, cuda, cuda:N or mps")
-    if dtype: parser.add_argument('--dtype', default='fp32', choices=('fp32', 'fp16', 'bf16'),
-                                  help="precision of the prior (text encoder, VAE, UNet, ControlNets); the generator stays fp32")
-
 def make_parser()->HeadstyleParser:
     "The `headstyle` argument parser with its subcommands."
     from headstyle.demo import DEMO_ITERS
@@ -583,7 +376,6 @@ def one_line(e)->str:
     "An exception's message on one line."
     return ' '.join(str(e).split()) or type(e).__name__
 
-BAD_INPUT = (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError)
 
 def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`
         )->int: # exit code: 0 done, 1 failure, 2 bad input, 128 + N stopped by signal N
@@ -617,3 +409,6 @@ def main(argv:list[str]|None=None, # arguments; `None` reads `sys.argv`
     if code: remove_created_folders()
     _created[:] = outer
     return code
+
+register_command_line(main)   # sweeps (17_experiments) run their runs through it
+

@@ -6,8 +6,10 @@
 from __future__ import annotations
 import json, math, os, signal
 from pathlib import Path
-from .cli import (UsageError, BAD_INPUT, quiet_libraries, load_guides, check_prompt, warn_unknown_words,
-                           writable_folder, image_uri, file_uri, metrics_html, REPORT_CSS)
+from .core import UsageError, BAD_INPUT, quiet_libraries, writable_folder
+from .fullscale import load_guides
+from .prior import check_prompt, warn_unknown_words
+from .evaluation import image_uri, file_uri, metrics_html, REPORT_CSS
 
 # %% auto #0
 __all__ = ['DEMO_METHODS', 'DEMO_ITERS', 'DEMO_IDENTITIES', 'PLAIN', 'DEMO_SAMPLES', 'demo_config', 'config_differences',
@@ -41,7 +43,8 @@ def demo_run(method:str, G, guides:dict, # the generator and its guides by metho
             ):
     "Train one demo run in `out`, resuming a run of the same settings found there."
     from dataclasses import replace
-    from headstyle.stylize import Stylizer, list_checkpoints
+    from headstyle.trainer import Stylizer
+    from headstyle.trainer import list_checkpoints
     if list_checkpoints(out):
         st = Stylizer.resume(out, G, *guides[method]); saved = st.config
         same = replace(saved, iterations=config.iterations, checkpoint_every=config.checkpoint_every) == config
@@ -197,7 +200,8 @@ def run_demo(out, # output folder: report.html, metrics.json and one run folder 
     import time, torch
     from headstyle.panohead import load_any_generator
     from headstyle.cameras import camera_params, INFERENCE_YAWS
-    from headstyle.stylize import atomic_write, find_checkpoint
+    from headstyle.trainer import find_checkpoint
+    from headstyle.core import atomic_write
     from headstyle.prior import load_tokenizer
     out = writable_folder(out)
     if iters < 1: raise UsageError(f"--iters must be a positive integer, got {iters}")
@@ -259,9 +263,10 @@ def write_demo_report(out:Path, prompt:str, seed:int, iters:int, methods, identi
                       progress:bool=True)->dict: # the numbers written to metrics.json
     "Measure the finished runs and write metrics.json and report.html."
     from headstyle.cameras import INFERENCE_YAWS
-    from headstyle.metrics import identity_similarity, identity_diversity, identity_levels, identity_reference, style_share, evaluate
+    from headstyle.metrics import identity_similarity, identity_diversity, identity_levels, identity_reference, style_share
+    from headstyle.evaluation import evaluate
     from headstyle.viewers import side_by_side
-    from headstyle.stylize import atomic_write
+    from headstyle.core import atomic_write
     names = ['original', *methods]
     rec, views, gifs = judged['rec'], {n: renders[n]['image'] for n in names}, {n: gifs[n] for n in names}
     ref = identity_levels(rec, views['original'])

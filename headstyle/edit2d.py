@@ -167,7 +167,7 @@ def non_negative(s:str)->float:
 
 def add_edit2d(sub):
     "The `edit2d` subcommand: the paper's 2D-editor baselines, view by view."
-    from headstyle.cli import positive_int, add_device, seed_int
+    from headstyle.core import positive_int, add_device, seed_int
     p = sub.add_parser('edit2d', help="edit each rendered view in 2D (InstructPix2Pix, InstantID; TinyHeads stand-ins without --model); grade with evaluate")
     p.add_argument('--method', required=True, choices=tuple(METHODS2D), help="ip2p (InstructPix2Pix) or instantid (InstantID)")
     p.add_argument('--prompt', required=True, help="target style, e.g. 'a werewolf'")
@@ -197,7 +197,7 @@ def save_strips(out, # folder for the PNGs
 
 def cmd_edit2d(args)->int:
     "Render the identities at five yaws, edit every view in 2D, write an edit run (graded by `headstyle evaluate`) and strips."
-    from headstyle.cli import UsageError, writable_folder, quiet_libraries, refuse_instruction
+    from headstyle.core import UsageError, writable_folder, quiet_libraries, refuse_instruction
     from headstyle.fullscale import resolve_device, resolve_dtype
     method, full = METHODS2D[args.method], args.model is not None
     if full and not Path(args.model).is_dir(): raise UsageError(f"--model {args.model}: no such folder")
@@ -224,7 +224,7 @@ def cmd_edit2d(args)->int:
         return _edit2d(args, method, full, out, device, dtype)
 
 def _edit2d(args, method, full, out, device, dtype)->int:
-    from headstyle.cli import UsageError
+    from headstyle.core import UsageError
     settings = dict(guidance_scale=args.guidance_scale)         # what the edit is, from the arguments alone (no model loaded yet)
     wid = (10. if args.id_weight is None else args.id_weight) if method == 'instantid' else 0.
     if full: settings.update(model=str(Path(args.model).resolve()), instruction=args.instruction or instruction(args.prompt),
@@ -257,7 +257,8 @@ def _edit2d(args, method, full, out, device, dtype)->int:
         edit = lambda x, g: sdedit(guide, x.to(device), args.prompt, settings['strength'], settings['steps'], args.guidance_scale, enc, wid, g)
     from headstyle.panohead import load_any_generator             # the models are checked first: a bad folder fails before any rendering
     from headstyle.stylize import StylizeConfig, generator_fingerprint
-    from headstyle.metrics import run_latents, generator_renders, save_edit_run
+    from headstyle.metrics import generator_renders
+    from headstyle.evaluation import run_latents, save_edit_run
     G = load_any_generator(args.generator).to(device)
     config = StylizeConfig.preset(args.preset)          # how the identities are mapped: as stylizer runs of that preset
     w0 = run_latents(G, config, args.identities, args.seed)

@@ -15,9 +15,10 @@ from .metrics import (Judges, check_views, clip_score, delta_depth, fid_features
                                prompt_styles, reference_style, style_share, true_renders, SOURCE_PROMPT)
 
 # %% auto #0
-__all__ = ['EDIT_FILES', 'MAPPING_FIELDS', 'COLUMNS', 'score_views', 'check_edited_views', 'front_view', 'check_prompt_text',
-           'check_scores', 'evaluate', 'run_latents', 'save_edit_run', 'is_edit_run', 'load_edit_run', 'evaluate_runs',
-           'metrics_table', 'write_report_files']
+__all__ = ['EDIT_FILES', 'MAPPING_FIELDS', 'COLUMNS', 'REPORT_CSS', 'score_views', 'check_edited_views', 'front_view',
+           'check_prompt_text', 'check_scores', 'evaluate', 'run_latents', 'save_edit_run', 'is_edit_run',
+           'load_edit_run', 'evaluate_runs', 'metrics_table', 'write_report_files', 'image_uri', 'file_uri',
+           'metrics_html', 'evaluation_html']
 
 # %% ../nbs/11b_evaluate.ipynb #m022
 def score_views(judges:Judges,
@@ -150,7 +151,7 @@ def save_edit_run(out, # the run folder
                  )->Path:
     "Write an edit run: codes or views, then `edit.json`, each file atomically."
     from safetensors.torch import save_file
-    from headstyle.stylize import atomic_write
+    from headstyle.core import atomic_write
     if (w is None) == (edited is None): raise ValueError("an edit run holds either edited codes `w` or edited views `edited`")
     for k, v in dict(w0=w0, w=w, edited=edited).items():
         if v is not None and not torch.isfinite(v).all():
@@ -200,7 +201,8 @@ def evaluate_runs(runs, # stylizer checkpoint folders, run folders or edit runs
                  )->tuple[dict, dict]: # numbers, renders
     "Grade saved stylizer runs and edit runs against the original generator, on the same identities."
     from types import SimpleNamespace
-    from headstyle.stylize import find_checkpoint, StylizeConfig, RENDER_FILES, generator_fingerprint
+    from headstyle.stylize import StylizeConfig, generator_fingerprint
+    from headstyle.trainer import find_checkpoint, RENDER_FILES
     from headstyle.panohead import load_any_generator
     if identities < 2: raise ValueError(f"diversity compares identities: --identities must be at least 2, got {identities}")
     if not runs: raise ValueError("name at least one run to evaluate")
@@ -270,4 +272,71 @@ def write_report_files(out, # the output folder
     finally:
         for tmp in tmps.values(): tmp.unlink(missing_ok=True)
     return list(tmps)
+
+
+# %% ../nbs/11b_evaluate.ipynb #e098b
+def image_uri(x, # (3, H, W) image in [-1, 1]
+              scale:int=2, # integer upscaling (nearest)
+             )->str:
+    "A PNG data URI of an image."
+    import base64, io
+    from PIL import Image
+    from headstyle.world import to_rgb01
+    im = Image.fromarray((to_rgb01(x) * 255).round().byte().numpy())
+    im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    buf = io.BytesIO(); im.save(buf, format='PNG')
+    return 'data:image/png;base64,' + base64.b64encode(buf.getvalue()).decode()
+
+def file_uri(path, mime:str)->str:
+    "A data URI of a file."
+    import base64
+    return f'data:{mime};base64,' + base64.b64encode(Path(path).read_bytes()).decode()
+
+REPORT_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.35em .8em;text-align:right}
+th:first-child,td:first-child{text-align:left}.strip{display:flex;align-items:center;gap:.5em;margin:.2em 0}
+.strip span{width:6em;font-size:.85em}.gifs{display:flex;gap:1.5em}.gifs figure{margin:0;text-align:center}
+.note{color:#555;font-size:.9em}"""
+
+def metrics_html(res:dict, # headstyle.metrics.evaluate's numbers
+                )->str:
+    "The paper's table (one row per run and the original) with its settings and a note on each column."
+    from html import escape
+    s = res['settings']
+    head = ''.join(f'<th>{h}</th>' for _, h in COLUMNS)
+    rows = ''.join(f"<tr><td>{escape(n)}</td>" + ''.join(('<td>—</td>' if m.get(k) is None else f"<td>{m[k]:.4f}</td>") for k, _ in COLUMNS) + "</tr>"
+                   for n, m in [*res['runs'].items(), ('original', res['original'])])
+    N, V, D = s['identities'], len(s['yaws_deg']), s.get('feature_dim')
+    n = N * V                     # renders per run: FID's sample
+    rank = f"rank at most {min(n - 1, D)} in the features' {D} dimensions" if D else f"rank at most {n - 1}"
+    at_mean = f"; renders whose features all sat at the reference mean would score FID {s['fid_at_reference_mean']:.4f}" if 'fid_at_reference_mean' in s else ''
+    return (f"<p>{N} identities at yaws {', '.join(f'{d:g}°' for d in s['yaws_deg'])}, pitch {s['pitch_deg']:g}°; "
+            f"reference: {escape(str(s['reference']))} ({s['reference_images']} images); judges: {escape(json.dumps(s['judges']))}.</p>"
+            f"<table><tr><th>run</th>{head}</tr>{rows}</table>"
+            "<p class=note><b>FID, KID</b>: distance of the stylized renders to the reference set in the judges' feature space. "
+            "Read them beside <b>diversity</b>, the mean identity distance between the stylized heads (towards 0 when they collapse to one face): "
+            f"FID fits a Gaussian to a run's {n} renders ({N} identities × {V} yaws), a covariance of {rank}, "
+            f"so a set of renders collapsed near the reference mean can score a low FID{at_mean}. "
+            "<b>CLIP</b>: CLIPScore, 2.5 max(cos, 0) between render and prompt; <b>CLIP cos</b>: the raw cosine. "
+            f"<b>ID</b>: identity cosine, stylized vs original, same code and camera ({s['id_views']} views); an unchanged head scores 1. "
+            "<b>ID cross</b>: different original heads among themselves, same camera: what a head swapped for another original head would score. "
+            "<b>ID other</b>: a stylized head against the other original heads, same camera; stylization moves a head away from every original, "
+            "so ID is read against this (and ID top-1 against chance), not against ID cross alone. "
+            f"<b>ID top-1</b>: share of stylized heads whose most similar original at that camera is their own (chance 1/{N}). "
+            "<b>ΔD</b>: mean |normalised depth difference| inside the union of the foreground masks.</p>")
+
+def evaluation_html(res:dict, # headstyle.metrics.evaluate's numbers
+                    renders:dict, # name -> generator_renders output ('original' and each run)
+                    strips:int=4, # identities shown
+                   )->str:
+    "The evaluation report as one HTML page: the table in the paper's layout, then five-yaw strips."
+    from html import escape
+    parts = [f"<h1>headstyle evaluate: “{escape(res['settings']['prompt'])}”</h1>", metrics_html(res), "<h2>Strips</h2>"]
+    V, N = renders['original']['image'].shape[:2]
+    for i in range(min(strips, N)):
+        parts.append(f"<h3>identity {i}</h3>")
+        for name in [*res['runs'], 'original']:
+            x = renders[name]['image']
+            parts.append(f"<div class=strip><span>{escape(name)}</span>" + ''.join(f"<img src='{image_uri(x[v, i])}'>" for v in range(V)) + "</div>")
+    return f"<!doctype html><html><head><meta charset=utf-8><title>headstyle evaluate</title><style>{REPORT_CSS}</style></head><body>{''.join(parts)}</body></html>"
 

@@ -100,7 +100,7 @@ def run_one(run:Run, out, # the sweep folder: runs/<name>/ and results/<name>.js
             identities:int=8, quick:bool=False, judges='tiny', reference_identities:int=40,
            )->dict: # the result record
     "Make one run, grade it, write its JSON; a run whose JSON exists is read back, not redone."
-    from headstyle.stylize import atomic_write
+    from headstyle.core import atomic_write
     out = Path(out); res = out/'results'/f'{run.name}.json'
     if res.exists(): return json.loads(res.read_text())
     rec = relative_record(make_and_grade(run, out/'runs'/run.name, identities, quick, judges, reference_identities), out)
@@ -115,7 +115,7 @@ def relative_record(rec:dict, out)->dict:
 
 def collect(src, dst, command:str='')->Path:
     "Copy a sweep's result records (paths made relative) into `dst`/results and write its summary: what is committed."
-    from headstyle.stylize import atomic_write
+    from headstyle.core import atomic_write
     (Path(dst)/'results').mkdir(parents=True, exist_ok=True)
     if (s := folder_settings(src)) is not None: claim_folder(dst, s)      # only results of the same settings go together
     for r in load_results(src):
@@ -126,14 +126,14 @@ def collect(src, dst, command:str='')->Path:
 
 def make_and_grade(run:Run, folder, identities:int=8, quick:bool=False, judges='tiny', reference_identities:int=40)->dict:
     "Run the run's command into `folder` (continuing what is there), then grade it: the result record."
-    from headstyle.cli import main
-    from headstyle.metrics import evaluate_runs
+    from headstyle.core import command_line
+    from headstyle.evaluation import evaluate_runs
     from headstyle.world import style_prompt
     argv = run.argv(folder, identities, quick)
     t0 = time.time()
-    code = main(argv)
+    code = command_line()(argv)                     # the headstyle command line, registered when it was imported
     if code > 128:                                  # stopped by a signal, its checkpoint written: the sweep stops too
-        from headstyle.stylize import Interrupted
+        from headstyle.trainer import Interrupted
         raise Interrupted(f"the sweep stopped in run {run.name}; run the same command to continue", code - 128)
     if code != 0: raise RunFailed(f"run {run.name} failed (exit {code}): headstyle {' '.join(argv)}")
     t1 = time.time()
@@ -217,8 +217,12 @@ def claim_folder(out, settings:dict)->dict:
 # %% ../nbs/17_experiments.ipynb #x014
 def _one(job:tuple, log:str,
          parent:int|None=None, # the sweep's process: when it dies, this run stops at a checkpoint (SIGTERM)
+         main=None, # the headstyle command line to run the run through (the parent's; a new process has none registered)
         ):
     "A sweep worker: one run in this process on one thread, its console output in `log`; exits 0, 128 + signal, or 1."
+    if main is not None:
+        from headstyle.core import register_command_line
+        register_command_line(main)
     if parent is not None:
         from headstyle.trainer import die_with_parent
         die_with_parent(parent)
@@ -240,6 +244,8 @@ def _in_workers(jobs:list, workers:int, bar)->None:
     import multiprocessing as mp, signal
     from multiprocessing.connection import wait
     from headstyle.trainer import stop_signals, Interrupted
+    from headstyle.core import command_line
+    main = command_line()
     ctx, todo, running, told, failure = mp.get_context('spawn'), list(jobs), {}, set(), None
     logs = jobs[0][1]/'logs'; logs.mkdir(exist_ok=True)
     with stop_signals() as asked:
@@ -247,7 +253,7 @@ def _in_workers(jobs:list, workers:int, bar)->None:
             while running or (todo and not (asked or failure)):
                 while todo and len(running) < workers and not (asked or failure):   # start runs while cores are free
                     job = todo.pop(0); log = logs/f'{job[0].name}.log'
-                    p = ctx.Process(target=_one, args=(job, str(log), os.getpid()), daemon=True); p.start(); running[p] = (job[0].name, log)
+                    p = ctx.Process(target=_one, args=(job, str(log), os.getpid(), main), daemon=True); p.start(); running[p] = (job[0].name, log)
                 if asked or failure:
                     for p in running:    # SIGTERM, once: the run writes its checkpoint and stops (a second one would stop it at once)
                         if p.pid not in told: p.terminate(); told.add(p.pid)
@@ -461,7 +467,8 @@ def trajectory(sweep_dir, # a sweep folder: runs/<name>/checkpoints/
               )->list[dict]: # one record per (system, seed, iteration)
     "Grade each run's kept checkpoints as its final grade is made: how the rows' numbers move with training."
     from tqdm.auto import tqdm
-    from headstyle.metrics import evaluate_runs, Judges
+    from headstyle.metrics import Judges
+    from headstyle.evaluation import evaluate_runs
     from headstyle.world import style_prompt
     judges = Judges.tiny() if judges == 'tiny' else judges
     recs = []
@@ -511,7 +518,7 @@ def montage(sweep_dir, # a sweep folder: runs/<name>/
            ):
     "Figure: the same identities under every system of a sweep for one style and seed, at the five inference yaws."
     import torch, matplotlib.pyplot as plt
-    from headstyle.metrics import evaluate_runs
+    from headstyle.evaluation import evaluate_runs
     from headstyle.world import style_prompt, to_rgb01
     systems = systems or (SYSTEMS if sweep_name == 'table' else ABLATION)
     folders = {s: run_folder(sweep_dir, sweep_name, s, style, seed, borrow_from) for s in systems}
@@ -540,7 +547,7 @@ def parse_shard(s:str)->tuple[int, int]:
 
 def write_summary(out, command:str='')->Path:
     "summary.json of a sweep folder: every cell's mean and interval, and the runs' total wall time."
-    from headstyle.stylize import atomic_write
+    from headstyle.core import atomic_write
     recs = load_results(out)
     summ = dict(command=command, runs=len(recs), quick=any(r.get('quick') for r in recs),
                 wall_s=round(sum(r['run_s'] + r['grade_s'] for r in recs), 1), interval=INTERVAL, cells=summarize(recs))
@@ -550,7 +557,7 @@ def write_summary(out, command:str='')->Path:
 
 def cmd_experiments(args)->int:
     "`headstyle experiments`: run (or continue) a sweep, then summarize it."
-    from headstyle.cli import UsageError, writable_folder, quiet_libraries
+    from headstyle.core import UsageError, writable_folder, quiet_libraries
     from headstyle.world import STYLE_NAMES
     quiet_libraries()
     if bad := [s for s in args.styles or () if s not in STYLE_NAMES]: raise UsageError(f"unknown style {bad[0]!r}; styles: {', '.join(STYLE_NAMES)}")
@@ -572,7 +579,7 @@ def cmd_experiments(args)->int:
 
 def add_experiments(sub):
     "The `experiments` subcommand."
-    from headstyle.cli import positive_int
+    from headstyle.core import positive_int
     ex = sub.add_parser('experiments', help="the paper's table or ablation on TinyHeads: runs, grades, summary.json (resumable)")
     ex.add_argument('sweep', choices=('table', 'ablation'), help='the seven systems of the table, or the rows of the ablation')
     ex.add_argument('--styles', nargs='+', help='styles (default: pixar joker werewolf sketch statue; --quick: werewolf)')

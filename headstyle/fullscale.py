@@ -12,7 +12,8 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['DTYPES', 'SD15', 'IMAGENET_MEAN', 'IMAGENET_STD', 'resolve_device', 'resolve_dtype', 'sd15_models', 'random_guides',
-           'place_guide', 'DepthEstimator', 'random_depth_anything', 'tiny_depth_anything', 'depth_anything_small']
+           'place_guide', 'DepthEstimator', 'random_depth_anything', 'tiny_depth_anything', 'depth_anything_small',
+           'load_guides', 'load_depth_model']
 
 # %% ../nbs/15_full_scale.ipynb #c006
 DTYPES = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
@@ -183,3 +184,35 @@ def depth_anything_small(seed:int=0):
                                       out_features=['stage3', 'stage6', 'stage9', 'stage12']), seed,
                                  reassemble_hidden_size=384, reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[48, 96, 192, 384],
                                  fusion_hidden_size=64, head_hidden_size=32)
+
+# %% ../nbs/15_full_scale.ipynb #c098b
+from .core import UsageError
+
+def load_guides(config, # a StylizeConfig: which ControlNets are needed
+                prior=None, edge=None, depth=None, # folders (None: the shipped tiny prior and ControlNets)
+                device=None, dtype=None, # where the prior runs and in which precision (None: CPU, fp32)
+               ):
+    "The single-view and grid guides of a run, from a diffusers pipeline folder and ControlNet folders."
+    from headstyle.prior import load_prior, load_controlnet
+    from headstyle.guidance import Guide
+    pipe = load_prior(prior)
+    if prior is not None:   # a user's prior never silently borrows the shipped tiny ControlNets
+        need = [(flag, kind) for flag, kind, on, given in (('--controlnet-edge', 'edge', config.single_control, edge),
+                                                           ('--controlnet-depth', 'depth', config.grid and config.grid_control, depth))
+                if on and given is None]
+        if need:
+            raise UsageError(f"--prior {prior}: the {config.method} method needs {' and '.join(k for _, k in need)} ControlNet"
+                             f"{'s' if len(need) > 1 else ''}; pass {' and '.join(f + ' FOLDER' for f, _ in need)}, or --method sds")
+    cn_edge = load_controlnet(edge or 'edge') if config.single_control else None
+    cn_depth = load_controlnet(depth or 'depth') if config.grid and config.grid_control else None
+    single = place_guide(Guide.from_pipeline(pipe, controlnet=cn_edge), device, dtype)
+    return single, (place_guide(Guide.from_pipeline(pipe, controlnet=cn_depth), device, dtype) if config.grid else None)
+
+def load_depth_model(config, # a StylizeConfig: grid_depth says whether a depth model is needed
+                     folder=None, # a transformers depth model folder (Depth Anything)
+                     device=None, dtype=None):
+    "The grid's depth estimator when the config asks for one, else None."
+    if not (config.grid and config.grid_control and config.grid_depth == 'depth-anything'): return None
+    if folder is None: raise UsageError("grid_depth is 'depth-anything': pass --depth-model FOLDER (a Depth Anything folder)")
+    return DepthEstimator.from_folder(folder, device, dtype)
+

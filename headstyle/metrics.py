@@ -399,7 +399,7 @@ def true_renders(style:str, # a TinyHeads style
             tqdm(range(0, len(cams), 32), desc=f'rendering true {style}', leave=False, disable=not progress)]
     res = {k: torch.cat([o[k] for o in outs]).reshape(len(yaws), n, *outs[0][k].shape[1:]).contiguous() for k in ('image', 'depth', 'mask')}
     if path is not None:
-        from headstyle.trainer import atomic_write
+        from headstyle.core import atomic_write
         try: path.parent.mkdir(parents=True, exist_ok=True); atomic_write(path, lambda p: save_file(res, str(p)))
         except OSError: pass                # a cache that cannot be written is skipped
     return res
@@ -468,10 +468,3 @@ def delta_depth(depth0:Tensor, mask0:Tensor, # (..., 1, h, w) depth and opacity 
     union = f0 | f1
     diff = ((norm(depth0, f0) - norm(depth1, f1)).abs() * union).flatten(-3).sum(-1)
     return diff / union.flatten(-3).sum(-1).clamp_min(1)
-
-# %% ../nbs/11_metrics.ipynb #m041
-import headstyle.evaluation   # evaluate, evaluate_runs, edit runs: 11b_evaluate
-
-def __getattr__(name): # the grading names, for code that imports them from here
-    if name in headstyle.evaluation.__all__: return getattr(headstyle.evaluation, name)
-    raise AttributeError(f"module 'headstyle.metrics' has no attribute {name!r}")

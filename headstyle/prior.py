@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 __all__ = ['BOS', 'EOS', 'CHARS', 'MAX_TOKENS', 'VAE_CONFIG', 'UNET_CONFIG', 'ALPHAS_CUMPROD', 'prompt_words', 'bpe', 'bpe_files',
            'build_tokenizer', 'all_prompts', 'text_encoder_config', 'make_text_encoder', 'encode_prompts', 'make_vae',
            'PriorData', 'caption', 'render_prior_data', 'make_unet', 'add_noise', 'make_controlnet', 'control_images',
-           'make_pipeline', 'load_controlnet', 'prior_folder', 'load_tokenizer', 'load_prior', 'unknown_words']
+           'make_pipeline', 'load_controlnet', 'prior_folder', 'load_tokenizer', 'load_prior', 'unknown_words',
+           'check_prompt', 'warn_unknown_words']
 
 # %% ../nbs/04_prior.ipynb #c009
 from .guidance import SD_SCHEDULE, ddim_scheduler, abar
@@ -254,3 +255,30 @@ def unknown_words(tokenizer, prompt:str)->list[str]:
     "Words of `prompt` that `tokenizer` does not have as single tokens (the prior has never seen them)."
     vocab = tokenizer.get_vocab()
     return [w for w in prompt_words([prompt]) if w.isalpha() and w + '</w>' not in vocab]
+
+# %% ../nbs/04_prior.ipynb #c056b
+import sys
+from .core import UsageError
+
+def check_prompt(tokenizer, prompt:str)->list[str]:
+    "Refuse an empty prompt; warn on standard error about words the tokenizer will cut and characters it cannot represent."
+    if not prompt.strip(): raise UsageError("the prompt is empty: give the target style, e.g. --prompt 'a werewolf'")
+    notes, room, used, cut = [], tokenizer.model_max_length - 2, 0, []    # start and end tokens take two places
+    for w in prompt.split():
+        used += len(tokenizer(w, add_special_tokens=False).input_ids)
+        if used > room: cut.append(w)
+    if cut: notes.append(f"the prompt is longer than the prior's {room} tokens; these words are dropped: {' '.join(cut)}")
+    unk = tokenizer.unk_token_id
+    bad = sorted({ch for ch in prompt if not ch.isspace() and unk in tokenizer(ch, add_special_tokens=False).input_ids})
+    if bad: notes.append(f"the prior's tokenizer cannot represent {', '.join(map(repr, bad))} (they become unknown tokens)")
+    for n in notes: print(f"headstyle: warning: {n}", file=sys.stderr)
+    return notes
+
+def warn_unknown_words(tokenizer, prompt:str)->list[str]:
+    "Warn on standard error about words of `prompt` the prior has never seen, listing the styles it knows."
+    from headstyle.world import STYLES
+    if words := unknown_words(tokenizer, prompt):
+        print(f"headstyle: warning: the prior has never seen {', '.join(map(repr, words))}; it knows the styles: "
+              + '; '.join(canon for canon, _ in STYLES.values()), file=sys.stderr)
+    return words
+

@@ -582,10 +582,3 @@ def term_gradients(self:Stylizer)->dict: # loss name -> (P,) its gradient on the
             grads[k] = torch.cat([(g if g is not None else torch.zeros_like(p)).float().flatten() for g, p in zip(gs, params)])
     finally: self.rng.set_state(state)
     return grads
-
-# %% ../nbs/10_stylize.ipynb #c071
-import headstyle.trainer   # attaches run, save, resume, preview, ... to Stylizer
-
-def __getattr__(name): # the trainer's names, for code that imports them from here
-    if name in headstyle.trainer.__all__: return getattr(headstyle.trainer, name)
-    raise AttributeError(f"module 'headstyle.stylize' has no attribute {name!r}")

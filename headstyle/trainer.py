@@ -19,29 +19,12 @@ from .generator import file_sha256, check_checksums
 
 # %% auto #0
 __all__ = ['LOCK_FILE', 'RUN_KINDS', 'HISTORY_KEYS', 'CHECKPOINT_FILES', 'RENDER_FILES', 'PREVIEW_YAWS', 'MAX_SKIPPED_IN_A_ROW',
-           'atomic_write', 'optimizer_to_safe', 'optimizer_from_safe', 'Diverged', 'run_kind', 'hold_run_folder',
-           'check_finite', 'clean_stale', 'list_checkpoints', 'prune_checkpoints', 'find_checkpoint',
-           'checkpoint_config', 'Interrupted', 'stop_signals', 'die_with_parent']
+           'optimizer_to_safe', 'optimizer_from_safe', 'Diverged', 'run_kind', 'hold_run_folder', 'check_finite',
+           'clean_stale', 'list_checkpoints', 'prune_checkpoints', 'find_checkpoint', 'checkpoint_config',
+           'Interrupted', 'stop_signals', 'die_with_parent']
 
 # %% ../nbs/10b_trainer.ipynb #c043
-def _fsync(path:Path)->None:
-    "Flush a file or a folder to disk (a no-op where the OS cannot)."
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try: os.fsync(fd)
-        finally: os.close(fd)
-    except OSError: pass
-
-def atomic_write(path, # the file to write
-                 write, # callable write(tmp_path) that writes the whole file
-                )->Path:
-    "Write a file through a temporary file next to it, flushed, then moved into place: a failure never leaves half a file."
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp{path.suffix}')   # the suffix tells writers like PIL the format
-    try: write(tmp); _fsync(tmp); os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+from .core import atomic_write, _fsync   # files written whole: 00a_core
 
 def _save_tensors(path:Path, tensors:dict)->None:
     from safetensors.torch import save_file

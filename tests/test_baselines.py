@@ -4,7 +4,7 @@ import numpy as np, pytest, torch
 from test_metrics import evaluate_cli, random_judges
 
 def test_nada_runs_resumes_renders_and_is_graded(tmp_path, small_reference):
-    from headstyle.stylize import list_checkpoints
+    from headstyle.trainer import list_checkpoints
     run = tmp_path/'nada'
     code, _, err = evaluate_cli('stylize', '--method', 'stylegan-nada', '--iters', '2', '--prompt', 'a marble statue', '--out', run)
     assert code == 0, err
@@ -51,7 +51,7 @@ def test_full_scale_paths_on_random_models(tmp_path):
     "NADA and StyleCLIP through a CLIP folder (as ViT-B/32 would be given), a PanoHead folder and a TorchScript recogniser."
     from headstyle.panohead import random_panohead, small_config, save_panohead
     from headstyle.judges import TinyID
-    from headstyle.stylize import list_checkpoints
+    from headstyle.trainer import list_checkpoints
     clip = random_judges(tmp_path/'judges')/'clip'
     save_panohead(random_panohead(small_config(samples=8)), tmp_path/'G')
     import warnings

@@ -43,7 +43,7 @@ def test_demo_bad_input(tmp_path):
     assert r.returncode == 2 and 'no diffusers pipeline' in r.stderr, r.stderr
 
 def test_evaluate_report_shows_id_levels_and_diversity_beside_fid():
-    from headstyle.cli import metrics_html
+    from headstyle.evaluation import metrics_html
     row = dict(fid=0.02, kid=0.001, clip=2., clip_cosine=.9, id=.4, id_other=.1, id_cross=.36, retrieval=.75, delta_d=.01, diversity=.5)
     s = dict(identities=8, yaws_deg=[-90, -30, 0, 30, 90], pitch_deg=10, reference='TinyHeads', reference_images=200, judges={'clip': 'tiny'},
              id_views='all', feature_dim=64, fid_at_reference_mean=0.0186)

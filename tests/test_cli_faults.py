@@ -5,8 +5,11 @@ import json, os, signal, subprocess, sys, time
 import numpy as np
 import pytest
 import headstyle.cli as cli
-from headstyle.cli import main, check_prompt, UsageError
-from headstyle.stylize import list_checkpoints, atomic_write
+from headstyle.cli import main
+from headstyle.prior import check_prompt
+from headstyle.core import UsageError
+from headstyle.trainer import list_checkpoints
+from headstyle.core import atomic_write
 from conftest import BIN
 from tiny_sd import save_tiny_models, make_tokenizer
 

@@ -4,7 +4,8 @@ import copy, tempfile
 import pytest
 import torch
 from headstyle.guidance import canny, depth_control, rank_weight, gaussian_blur, sobel
-from headstyle.stylize import Stylizer, StylizeConfig
+from headstyle.stylize import StylizeConfig
+from headstyle.trainer import Stylizer
 from tiny_sd import make_guides, small_generator
 
 META = torch.device('meta')

@@ -18,7 +18,8 @@ def id_weights(tmp_path_factory):
     "Weights of an untrained TinyID calibrated on TinyHeads renders (the guide's trained weights are not shipped yet)."
     from headstyle.panohead import load_any_generator
     from headstyle.stylize import StylizeConfig
-    from headstyle.metrics import run_latents, generator_renders
+    from headstyle.metrics import generator_renders
+    from headstyle.evaluation import run_latents
     G = load_any_generator(None)
     enc = random_id_encoder(generator_renders(G, run_latents(G, StylizeConfig.preset('tiny'), 4, 1))['image'].flatten(0, 1))
     path = tmp_path_factory.mktemp('id')/'tinyid.safetensors'
@@ -31,7 +32,7 @@ def edit(capsys, out, method, *extra):
     return json.loads((out/'edit.json').read_text()), load_file(str(out/'views.safetensors'))
 
 def test_stand_ins_end_to_end_and_graded(tmp_path, capsys, id_weights):
-    from headstyle.metrics import evaluate_runs
+    from headstyle.evaluation import evaluate_runs
     meta, t = edit(capsys, tmp_path/'ip2p', 'ip2p')
     assert meta['method'] == 'instructpix2pix' and meta['settings']['stand_in'] == STAND_INS['instructpix2pix'] and meta['kind'] == 'views'
     assert t['edited'].shape == (5, 2, 3, 64, 64) and t['edited'].abs().max() <= 1

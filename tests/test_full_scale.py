@@ -3,7 +3,7 @@ from local folders run the `paper` preset through the command line, in fp32 and 
 import json, subprocess, time
 import pytest
 import torch
-from headstyle.stylize import list_checkpoints
+from headstyle.trainer import list_checkpoints
 from conftest import BIN
 from tiny_sd import save_sd15_layout
 

@@ -2,8 +2,8 @@
 import errno, json
 import pytest, torch
 from test_metrics import evaluate_cli, fake_run, random_judges
-from headstyle.metrics import (Judges, clip_score, fid_features, kid, pairwise_distance, identity_similarity, prompt_styles,
-                               reference_style, save_edit_run, load_edit_run, evaluate_runs, run_latents, write_report_files, check_scores)
+from headstyle.metrics import Judges, clip_score, fid_features, kid, pairwise_distance, identity_similarity, prompt_styles, reference_style
+from headstyle.evaluation import save_edit_run, load_edit_run, evaluate_runs, run_latents, write_report_files, check_scores
 
 
 @pytest.fixture(scope='module')

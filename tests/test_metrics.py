@@ -84,8 +84,8 @@ def test_grid_consistency_and_foreground_on_true_grids(rec):
 import json, math
 from dataclasses import asdict
 from pathlib import Path
-from headstyle.metrics import (Judges, kid, clip_pixels, clip_score, clip_cosines, fid_features, delta_depth, true_renders,
-                               generator_renders, score_views, run_latents, load_image_folder)
+from headstyle.metrics import Judges, kid, clip_pixels, clip_score, clip_cosines, fid_features, delta_depth, true_renders, generator_renders, load_image_folder
+from headstyle.evaluation import score_views, run_latents
 
 @pytest.fixture(scope='module')
 def judges(): return Judges.tiny()
@@ -264,7 +264,8 @@ def test_evaluate_bad_input(tmp_path):
 def test_edit_runs_are_graded_on_the_same_identities(tmp_path, judges, small_reference):
     from headstyle.generator import load_generator
     from headstyle.stylize import StylizeConfig, generator_fingerprint
-    from headstyle.metrics import save_edit_run, evaluate_runs, run_latents, generator_renders
+    from headstyle.metrics import generator_renders
+    from headstyle.evaluation import save_edit_run, evaluate_runs, run_latents
     G, c = load_generator(), StylizeConfig.preset('tiny')
     w0 = run_latents(G, c, 4, 0)
     shifted = w0 + 0.5 * torch.randn_like(w0)

@@ -187,7 +187,8 @@ def test_load_any_generator_reads_toy_folders(tmp_path):
 @pytest.mark.parametrize('preset', ['paper'])
 def test_stylizer_paper_preset_step(G, tmp_path, preset):
     "One iteration of the paper preset (grid before SR, 256 tiles, LDIS, mirror) on the small PanoHead."
-    from headstyle.stylize import Stylizer, StylizeConfig
+    from headstyle.stylize import StylizeConfig
+    from headstyle.trainer import Stylizer
     from tiny_sd import make_guides
     edge, depth = make_guides(tmp_path/'tok')
     G = random_panohead(small_config(samples=8))      # random ToRGB weights scaled: the guides check the image range
@@ -233,7 +234,9 @@ def test_folder_round_trip(G, tmp_path):
     with pytest.raises(FileNotFoundError, match='no config.json'): load_any_generator(tmp_path/'empty')
 
 def test_stylizer_steps(G, tmp_path):
-    from headstyle.stylize import Stylizer, StylizeConfig, list_checkpoints
+    from headstyle.stylize import StylizeConfig
+    from headstyle.trainer import Stylizer
+    from headstyle.trainer import list_checkpoints
     from tiny_sd import make_guides
     edge, depth = make_guides(tmp_path/'tok')
     G = random_panohead(small_config(samples=8))      # random ToRGB weights scaled: the guides check the image range
@@ -348,7 +351,7 @@ def test_cli_convert_stylize_render(tmp_path):
     from headstyle.panohead import random_panohead
     G = random_panohead(small_config(samples=8))                              # renders inside [-1, 1], as the guide expects
     from tiny_sd import save_sd15_layout
-    from headstyle.stylize import list_checkpoints
+    from headstyle.trainer import list_checkpoints
     models = save_sd15_layout(tmp_path/'models')
     prior = models[2:]                                                        # the SD1.5-layout prior, ControlNets, Depth Anything
     cfg = {k: v for k, v in G.config.items() if k != 'neural_rendering_resolution'}

@@ -8,7 +8,9 @@ import pytest
 import torch
 import headstyle
 from headstyle.cli import main
-from headstyle.stylize import StylizeConfig, Stylizer, list_checkpoints
+from headstyle.stylize import StylizeConfig
+from headstyle.trainer import Stylizer
+from headstyle.trainer import list_checkpoints
 from headstyle.trainer import hold_run_folder, run_kind, Diverged, LOCK_FILE, MAX_SKIPPED_IN_A_ROW
 from tiny_sd import save_tiny_models, small_generator, make_guides, make_tokenizer, make_components
 from headstyle.guidance import Guide, ddim_scheduler

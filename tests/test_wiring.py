@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from headstyle.cameras import camera_angles, mirror_camera
 from headstyle.guidance import Guide, canny, depth_control, rank_weight, to_grid
-from headstyle.stylize import Stylizer, StylizeConfig
+from headstyle.stylize import StylizeConfig
+from headstyle.trainer import Stylizer
 from tiny_sd import small_generator, make_guides
 
 

@@ -14,7 +14,7 @@ p.add_argument('--out', required=True, help='folder of the new classifier')
 p.add_argument('--seed', type=int, default=0)
 a = p.parse_args()
 torch.set_num_threads(1)
-from headstyle.cli import quiet_libraries
+from headstyle.core import quiet_libraries
 quiet_libraries()
 from headstyle.generator import load_generator
 from headstyle.cameras import sample_cameras

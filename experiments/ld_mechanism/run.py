@@ -25,12 +25,13 @@ p.add_argument('--identities', type=int, default=8)
 a = p.parse_args()
 torch.set_num_threads(1)
 
-from headstyle.cli import quiet_libraries
+from headstyle.core import quiet_libraries
 quiet_libraries()
 from headstyle.prior import load_prior, load_controlnet
 from headstyle.guidance import Guide, ddim_scheduler
 from headstyle.generator import load_generator
-from headstyle.stylize import Stylizer, StylizeConfig
+from headstyle.stylize import StylizeConfig
+from headstyle.trainer import Stylizer
 from headstyle.trainer import list_checkpoints
 from headstyle.metrics import Judges, fid_features, true_renders, generator_renders, INFERENCE_YAWS, INFERENCE_PITCH
 from headstyle.evaluation import score_views, run_latents

@@ -27,14 +27,15 @@ p.add_argument('--runs-only', action='store_true', help='only the runs (push-lef
 a = p.parse_args()
 torch.set_num_threads(1)
 
-from headstyle.cli import quiet_libraries
+from headstyle.core import quiet_libraries
 quiet_libraries()
 from headstyle.prior import load_prior, load_controlnet
 from headstyle.guidance import Guide, GuideConfig, cfg_residual
 from headstyle.judges import load_id_model, load_tiny_clip, prior_samples, style_judgement
 from headstyle.generator import load_generator
 from headstyle.metrics import generator_views, identity_similarity, identity_diversity, style_share
-from headstyle.stylize import Stylizer, StylizeConfig
+from headstyle.stylize import StylizeConfig
+from headstyle.trainer import Stylizer
 from headstyle.cameras import camera_params
 from headstyle.world import STYLES, STYLE_NAMES, render_heads, z_to_identity, random_latents
 
