@@ -21,6 +21,7 @@ min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 full_requirements = shlex.split(cfg.get('full_requirements', ''))   # the full-scale extras (lpips pulls torchvision)
+slurm_requirements = shlex.split(cfg.get('slurm_requirements', ''))   # sweeps as Slurm job arrays
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split('\n') if s.strip()]
 
 setuptools.setup(
@@ -41,7 +42,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={'headstyle': ['assets/*', 'assets/**/*']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'full': full_requirements},
+    extras_require={'dev': dev_requirements + slurm_requirements, 'full': full_requirements, 'slurm': slurm_requirements},
     python_requires=f'>={min_python}',
     zip_safe=False,
     entry_points={'console_scripts': scripts,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, math, os, signal, sys, warnings
 from pathlib import Path
 import headstyle
-from .core import (HeadstyleError, UsageError, BAD_INPUT, writable_folder, remove_created_folders, finite_float, seed_int,
+from .core import (HeadstyleError, UsageError, BAD_INPUT, writable_folder, remove_created_folders, _created, finite_float, seed_int,
                             positive_int, quiet_libraries, refuse_instruction, INSTRUCTION_VERBS, MODEL_FOLDERS, add_model_folders,
                             add_device, atomic_write, write_atomic, register_command_line)
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from .stats import INTERVAL, mean_ci, kendall_tau, tau_p_value, paired_difference
 
 # %% auto #0
-__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SETTINGS', 'SUMMARY_METRICS',
-           'SAME_COMMAND', 'DIRECTIONS', 'LABELS', 'REFERENCE_ROWS', 'ABLATION_AXES', 'paper_value', 'Run', 'plan',
-           'shard', 'RunFailed', 'reference_images', 'run_one', 'relative_record', 'collect', 'make_and_grade',
-           'sweep_settings', 'record_settings', 'folder_settings', 'claim_folder', 'sweep', 'load_results', 'summarize',
-           'compare', 'borrow_rows', 'run_folder', 'reference_rows', 'table_html', 'ranks', 'ablation_plot',
-           'order_agreement', 'order_test', 'kept_checkpoints', 'trajectory', 'at_iteration', 'trajectory_plot',
-           'montage', 'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
+__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SETTINGS', 'LAUNCHERS',
+           'SUMMARY_METRICS', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS', 'REFERENCE_ROWS', 'ABLATION_AXES', 'paper_value',
+           'Run', 'plan', 'shard', 'RunFailed', 'reference_images', 'run_one', 'relative_record', 'collect',
+           'make_and_grade', 'sweep_settings', 'record_settings', 'folder_settings', 'claim_folder', 'submit_array',
+           'sweep', 'load_results', 'summarize', 'compare', 'borrow_rows', 'run_folder', 'reference_rows', 'table_html',
+           'ranks', 'ablation_plot', 'order_agreement', 'order_test', 'kept_checkpoints', 'trajectory', 'at_iteration',
+           'trajectory_plot', 'montage', 'parse_shard', 'write_summary', 'cmd_experiments', 'add_experiments']
 
 # %% ../nbs/17_experiments.ipynb #x006
 PAPER_STYLES = ('pixar', 'joker', 'werewolf', 'sketch', 'statue')
@@ -214,6 +214,53 @@ def claim_folder(out, settings:dict)->dict:
     if not path.exists(): _save_new(path, saved)   # a folder from before settings files: remember what its results say
     return saved
 
+# %% ../nbs/17_experiments.ipynb #x013n
+LAUNCHERS = ('local', 'slurm', 'submitit-local')
+
+def _array_task(job:tuple, main)->dict:
+    "One task of a job array: the run `run_one` makes, through the headstyle command line `main`."
+    from headstyle.core import register_command_line
+    register_command_line(main)
+    return run_one(*job)
+
+def _queued(folder:Path, job_id:str, cluster:str)->bool:
+    "Whether a submitted task is still queued or running (a local array is always waited for)."
+    if cluster != 'slurm': return False
+    import submitit
+    try: return not submitit.SlurmJob(folder=folder, job_id=job_id).done()
+    except Exception: return False
+
+def submit_array(jobs:list, # `run_one` arguments of the runs to make
+                 out:Path, # the sweep folder: submitit's files go to <out>/slurm/
+                 name:str='headstyle', # the array's job name
+                 cluster:str='slurm', # 'slurm', or 'local' (submitit's local executor)
+                 parameters:dict|None=None, # submitit parameters (timeout_min, gpus_per_node, slurm_partition, slurm_array_parallelism, ...)
+                 wait:bool=True, # wait for every task and raise `RunFailed` on the first failure
+                )->list: # the submitit jobs
+    "Submit runs as one job array through submitit, skipping runs whose task is still queued or running."
+    from headstyle.core import UsageError, command_line, atomic_write
+    try: import submitit
+    except ImportError: raise UsageError("--launcher slurm needs submitit: pip install 'headstyle[slurm]'") from None
+    folder = Path(out)/'slurm'; folder.mkdir(parents=True, exist_ok=True)
+    book = folder/'submitted.json'
+    submitted = json.loads(book.read_text()) if book.exists() else {}
+    todo = [j for j in jobs if not (j[0].name in submitted and _queued(folder, submitted[j[0].name], cluster))]
+    if len(todo) < len(jobs): print(f"{len(jobs) - len(todo)} runs are still queued or running; not submitted again", file=sys.stderr)
+    if not todo: return []
+    ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    ex.update_parameters(**({'name': name, 'timeout_min': 60 * 24} | (parameters or {})))
+    main = command_line()
+    arr = ex.map_array(_array_task, todo, [main] * len(todo))
+    submitted |= {j[0].name: a.job_id for j, a in zip(todo, arr)}
+    atomic_write(book, lambda p: p.write_text(json.dumps(submitted, indent=1)))
+    print(f"submitted {len(arr)} runs as a {cluster} job array {arr[0].job_id.split('_')[0]}; logs in {folder}", file=sys.stderr)
+    if wait:
+        for j, a in zip(todo, arr):
+            try: a.result()
+            except Exception as e: raise RunFailed(f"run {j[0].name} failed in task {a.job_id}: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__} (logs: {folder})") from None
+    return arr
+
+
 # %% ../nbs/17_experiments.ipynb #x014
 def _one(job:tuple, log:str,
          parent:int|None=None, # the sweep's process: when it dies, this run stops at a checkpoint (SIGTERM)
@@ -273,7 +320,11 @@ def _in_workers(jobs:list, workers:int, bar)->None:
 def sweep(sweep_name:str, out, styles=PAPER_STYLES, seeds:int=3, identities:int=8, quick:bool=False, systems=None,
           workers:int=1, # runs at once, each in its own process (its console output in <out>/logs/)
           part:tuple=(0, 1), # (i, n): run the i-th of n shards
-          judges='tiny', progress:bool=True)->list[dict]:
+          judges='tiny', progress:bool=True,
+          launcher:str='local', # 'local' (this machine's workers), 'slurm' (a Slurm job array through submitit) or 'submitit-local' (the same array as local processes)
+          slurm:dict|None=None, # submitit parameters of the array, e.g. dict(slurm_partition='gpu', gpus_per_node=1, timeout_min=600, slurm_array_parallelism=8)
+          wait:bool=True, # slurm: wait for the array and return every record; False: submit and return the records already finished
+         )->list[dict]:
     "Run (or read back) every run of this shard of a sweep into a folder made with its settings (or a new one); returns their records."
     from tqdm.auto import tqdm
     runs = shard(plan(sweep_name, styles, seeds, systems), *part)
@@ -282,6 +333,11 @@ def sweep(sweep_name:str, out, styles=PAPER_STYLES, seeds:int=3, identities:int=
     jobs = [(r, out, identities, quick, judges, settings['reference_identities']) for r in runs]
     todo = [j for j in jobs if not (out/'results'/f'{j[0].name}.json').exists()]
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=f'{sweep_name} sweep', disable=not progress)
+    if launcher not in LAUNCHERS: raise ValueError(f"launcher must be one of {', '.join(LAUNCHERS)}, got {launcher!r}")
+    if launcher != 'local':
+        bar.close()
+        if todo: submit_array(todo, out, sweep_name, 'local' if launcher == 'submitit-local' else 'slurm', slurm, wait or launcher == 'submitit-local')
+        return [json.loads(p.read_text()) for j in jobs if (p := out/'results'/f'{j[0].name}.json').exists()]
     try:
         if workers > 1 and todo: _in_workers(todo, workers, bar)
         else:
@@ -568,13 +624,23 @@ def cmd_experiments(args)->int:
     out = writable_folder(args.out)
     command = 'headstyle experiments ' + ' '.join(sys.argv[2:]) if sys.argv[1:2] == ['experiments'] else ''
     identities = args.identities or (2 if args.quick else 8)
-    try: recs = sweep(args.sweep, out, styles, seeds, identities, args.quick, args.systems, args.workers, part)
+    slurm = {k: v for k, v in dict(slurm_partition=args.partition, gpus_per_node=args.gpus_per_node, timeout_min=args.time,
+                                   slurm_array_parallelism=args.array_parallelism).items() if v is not None}
+    for kv in args.slurm_option or ():
+        k, sep, v = kv.partition('=')
+        if not sep or not k: raise UsageError(f"--slurm-option takes KEY=VALUE (a submitit slurm parameter, e.g. mem_gb=64), got {kv!r}")
+        slurm[k if k in ('mem_gb', 'cpus_per_task', 'nodes', 'tasks_per_node', 'name') else f'slurm_{k}'] = v
+    if args.launcher == 'local' and (slurm or args.wait):
+        raise UsageError("--partition, --gpus-per-node, --time, --array-parallelism, --slurm-option and --wait go with --launcher slurm")
+    try: recs = sweep(args.sweep, out, styles, seeds, identities, args.quick, args.systems, args.workers, part,
+                      launcher=args.launcher, slurm=slurm, wait=args.wait)
     except ValueError as e: raise UsageError(str(e))
     except RunFailed as e:
         write_summary(out, command)
         print(f"headstyle: error: {e}; the other finished runs are kept: fix it and run the same command to continue", file=sys.stderr); return 1
     path = write_summary(out, command)
     print(f"{len(recs)} runs of shard {part[0]}/{part[1]} done; summary of every finished run in {path}")
+    if args.launcher == 'slurm' and not args.wait: print("the rest run as a Slurm job array: run the same command again when it has finished")
     return 0
 
 def add_experiments(sub):
@@ -590,4 +656,11 @@ def add_experiments(sub):
     ex.add_argument('--quick', action='store_true', help='two iterations per run: checks the pipeline, not the numbers')
     ex.add_argument('--workers', type=positive_int, default=1, help='runs at once, one process and one thread each, their output in OUT/logs/ (default: 1)')
     ex.add_argument('--shard', default='0/1', help='run only the i-th of n disjoint shares, as i/n (default: 0/1, all)')
+    ex.add_argument('--launcher', choices=LAUNCHERS, default='local', help="local (default: --workers processes here), slurm (one Slurm job array through submitit) or submitit-local (the same array as local processes)")
+    ex.add_argument('--partition', help='slurm: the partition')
+    ex.add_argument('--gpus-per-node', type=positive_int, help='slurm: GPUs per task')
+    ex.add_argument('--time', type=positive_int, help='slurm: time limit per task, minutes (default: 1440)')
+    ex.add_argument('--array-parallelism', type=positive_int, help='slurm: tasks of the array running at once')
+    ex.add_argument('--slurm-option', action='append', metavar='KEY=VALUE', help='slurm: any other submitit parameter, e.g. mem_gb=64 or account=myproj (repeatable)')
+    ex.add_argument('--wait', action='store_true', help='slurm: wait for the array, then summarize (default: submit and return)')
     ex.set_defaults(func=cmd_experiments)

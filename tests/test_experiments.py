@@ -53,6 +53,36 @@ def test_quick_ablation_rows_in_two_workers(tmp_path):
     assert [(r['system'], r['iteration']) for r in traj] == [('sds', 2), ('full', 2)]   # a quick run keeps only its last checkpoint
     assert json.loads(json.dumps(traj[1]['metrics'])) == rec['metrics']     # the last point of a trajectory is the run's own grade
 
+def test_quick_ablation_as_a_submitit_job_array(tmp_path):
+    "--launcher submitit-local: the run goes through submitit's job array (local processes here) into the same results; a rerun submits nothing."
+    argv = ('experiments', 'ablation', '--quick', '--systems', 'sds', '--launcher', 'submitit-local', '--out', tmp_path)
+    code, out, err = evaluate_cli(*argv)
+    assert code == 0, err
+    assert 'submitted 1 runs as a local job array' in err, err
+    assert list(json.loads((tmp_path/'slurm'/'submitted.json').read_text())) == ['sds__werewolf__seed0']
+    rec = json.loads((tmp_path/'results'/'sds__werewolf__seed0.json').read_text())
+    assert rec['command'].startswith('headstyle stylize --method sds --prompt a werewolf') and 0 <= rec['metrics']['id'] <= 1.0001
+    assert json.loads((tmp_path/'summary.json').read_text())['runs'] == 1
+    code, out, err = evaluate_cli(*argv)                    # everything is there: read back, nothing submitted
+    assert code == 0 and 'submitted' not in err and out.startswith('1 runs'), (out, err)
+    code, out, err = evaluate_cli('experiments', 'ablation', '--quick', '--partition', 'gpu', '--out', tmp_path)
+    assert code == 2 and 'go with --launcher slurm' in err, err
+
+def test_slurm_options_reach_submitit(tmp_path, monkeypatch):
+    "The Slurm options become submitit parameters of one array; without --wait the command submits and returns."
+    seen = {}
+    def fake(jobs, out, name, cluster, parameters, wait): seen.update(n=len(jobs), cluster=cluster, parameters=parameters, wait=wait); return []
+    monkeypatch.setattr(ex, 'submit_array', fake)
+    code, out, err = evaluate_cli('experiments', 'ablation', '--quick', '--systems', 'sds', 'full', '--launcher', 'slurm', '--partition', 'gpu',
+                                  '--gpus-per-node', '1', '--time', '90', '--array-parallelism', '4', '--slurm-option', 'mem_gb=64',
+                                  '--slurm-option', 'account=proj', '--out', tmp_path)
+    assert code == 0, err
+    assert seen == dict(n=2, cluster='slurm', wait=False, parameters=dict(slurm_partition='gpu', gpus_per_node=1, timeout_min=90,
+                        slurm_array_parallelism=4, mem_gb='64', slurm_account='proj'))
+    assert 'run the same command again' in out
+    code, out, err = evaluate_cli('experiments', 'ablation', '--quick', '--launcher', 'slurm', '--slurm-option', 'oops', '--out', tmp_path)
+    assert code == 2 and 'KEY=VALUE' in err
+
 def test_quick_table_runs_every_system(tmp_path):
     "`headstyle experiments table --quick`: each system (the seven and ours with the authors' weights) runs and is graded (the pipeline, not the numbers)."
     code, out, err = evaluate_cli('experiments', 'table', '--quick', '--out', tmp_path)
