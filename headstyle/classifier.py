@@ -370,6 +370,14 @@ class StyleScore:
 
     def __repr__(self): return f"StyleScore(style={self.style!r}, scale={self.scale:.3g})"
 
+    @property
+    def fingerprint(self)->str:
+        "SHA-256 of the classifier's weights, the style and the scale: which score a run distilled."
+        import hashlib
+        h = hashlib.sha256(f'{self.style}|{self.scale!r}'.encode())
+        for k, v in self.model.state_dict().items(): h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
 def cfg_matched_scales(model:StyleClassifier, # the classifier
                        pipe, # the prior whose CFG direction sets the size
                        styles=None, # styles to calibrate; None: every class but 'photo'
@@ -389,6 +397,7 @@ def cfg_matched_scales(model:StyleClassifier, # the classifier
         g, cfg, cls = torch.Generator().manual_seed(seed), 0., 0.
         for _ in range(draws):
             q = guide(photos, prompt=STYLES[style][0], generator=g, decode=False)
+            model.to(q.noisy.device)
             cfg += norm(ld_grad(q.cfg, q.abar))
             cls += norm(classifier_ld_grad(grad_log_prob(model, q.noisy, q.t, style), q.abar, guide.config.guidance_scale))
         out[style] = cfg / cls

@@ -13,9 +13,9 @@ from .core import (HeadstyleError, UsageError, BAD_INPUT, writable_folder, remov
 
 
 # %% auto #0
-__all__ = ['MAX_RENDER_SAMPLES', 'HeadstyleParser', 'cmd_cameras', 'stylize_config', 'resume_conflicts', 'saved_config',
-           'make_stylizer', 'refuse_unused_options', 'cmd_stylize', 'load_latents', 'render_edit_run', 'cmd_render',
-           'cmd_convert_panohead', 'cmd_demo', 'cmd_evaluate', 'add_evaluate', 'make_parser', 'one_line', 'main']
+__all__ = ['STYLECLIP_ONLY', 'MAX_RENDER_SAMPLES', 'HeadstyleParser', 'cmd_cameras', 'cmd_stylize', 'load_latents',
+           'render_edit_run', 'cmd_render', 'cmd_convert_panohead', 'cmd_demo', 'cmd_evaluate', 'add_evaluate',
+           'make_parser', 'one_line', 'main']
 
 # %% ../nbs/16_cli.ipynb #c004
 class HeadstyleParser(argparse.ArgumentParser):
@@ -51,116 +51,32 @@ def cmd_cameras(args)->int:
     return 0
 
 # %% ../nbs/16_cli.ipynb #c009
-def stylize_config(args, # parsed `stylize` arguments
-                   base=None, # a saved run's StylizeConfig: what the options not given keep
-                  ):
-    "The run's StylizeConfig from --config, --preset or `base`, then --method and the command-line overrides."
-    from dataclasses import replace
-    from headstyle.stylize import StylizeConfig
-    if args.config:
-        try: cfg = StylizeConfig.from_json(Path(args.config).read_text())
-        except OSError as e: raise UsageError(f"cannot read --config {args.config}: {e.strerror}")
-        except ValueError as e: raise UsageError(f"--config {args.config}: {e}")
-    elif args.preset or base is None: cfg = StylizeConfig.preset(args.preset or 'tiny')
-    else: cfg = base
-    if args.method: cfg = cfg.with_method(args.method)
-    keep = dict(prompt=base.prompt, seed=base.seed, iterations=base.iterations) if base is not None else {}
-    over = {k: v for k, v in dict(prompt=args.prompt, iterations=args.iters, seed=args.seed).items() if v is not None}
-    if getattr(args, 'depth_model', None): over['grid_depth'] = 'depth-anything'
+STYLECLIP_ONLY = ('--identities', '--id-model', '--id-weight')
 
-    return replace(cfg, **{**keep, **over})
-
-def resume_conflicts(args, saved)->list[str]:
-    "The settings asked for on the command line that differ from a saved run's, as 'field saved (asked value)'."
-    from dataclasses import fields
-    asked = stylize_config(args, saved)
-    return [f"{f.name} {getattr(saved, f.name)!r} (asked {getattr(asked, f.name)!r})" for f in fields(saved)
-            if f.name != 'iterations' and getattr(saved, f.name) != getattr(asked, f.name)]
-
-def saved_config(checkpoint:Path):
-    "The StylizeConfig stored in a checkpoint folder."
-    from headstyle.stylize import StylizeConfig
-    try: return StylizeConfig(**json.loads((checkpoint/'stylize.json').read_text())['config'])
-    except (OSError, ValueError, KeyError, TypeError) as e: raise UsageError(f"unreadable run settings in {checkpoint}: {e}")
-
-def make_stylizer(args, cfg, G, out, device, dtype, checkpoint=None):
-    "A new stylizer for `cfg`, or the run in `checkpoint` resumed: score distillation with the prior, or StyleGAN-NADA with CLIPs."
-    from headstyle.trainer import Stylizer
-    if cfg.objective == 'clip-direction':
-        from headstyle.baselines import NadaStylizer, load_clips
-        clips = load_clips(args.clip, device, full_scale=args.generator is not None)
-        return NadaStylizer.resume(checkpoint, G, clips, out=out) if checkpoint else NadaStylizer(G, clips, cfg, out)
-    from headstyle.fullscale import load_guides, load_depth_model
-    single, grid = load_guides(cfg, args.prior, args.controlnet_edge, args.controlnet_depth, device, dtype)
-    depth = load_depth_model(cfg, args.depth_model, device, dtype)
-    return Stylizer.resume(checkpoint, G, single, grid, out=out, depth_model=depth) if checkpoint else Stylizer(G, single, grid, cfg, out, depth_model=depth)
-
-def refuse_unused_options(args, cfg=None, # parsed `stylize` arguments, and the run's StylizeConfig (None: --method styleclip)
-                         )->None:
-    "Options the chosen method would ignore are refused, so that nothing asked for is silently dropped."
-    styleclip = cfg is None
-    if args.config and args.preset: raise UsageError("pass --config or --preset, not both (a config file holds every setting a preset would)")
-    uses = {'--depth-model': (getattr(args, 'depth_model', None), not styleclip and cfg.grid and cfg.grid_control),
-            '--controlnet-edge': (args.controlnet_edge, not styleclip and cfg.single_control),
-            '--controlnet-depth': (args.controlnet_depth, not styleclip and cfg.grid and cfg.grid_control),
-            '--prior': (args.prior, not styleclip and cfg.objective == 'score'),
-            '--clip': (args.clip, styleclip or cfg.objective == 'clip-direction'),
-            '--identities': (args.identities, styleclip), '--id-model': (args.id_model, styleclip), '--id-weight': (args.id_weight, styleclip),
-            '--config': (args.config, not styleclip),
-            '--dtype': (None if args.dtype == 'fp32' else args.dtype, not styleclip and cfg.objective == 'score')}   # fp32 is the default
-    if unused := [f for f, (given, used) in uses.items() if given is not None and not used]:
-        what = '--method styleclip' if styleclip else f"--method {cfg.method}"
-        raise UsageError(f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} nothing for {what}; drop {'it' if len(unused) == 1 else 'them'}")
+def _given(args)->dict:
+    "The `stylize` options given on the command line, by flag."
+    return {'--config': args.config, '--preset': args.preset, '--prior': args.prior, '--controlnet-edge': args.controlnet_edge,
+            '--controlnet-depth': args.controlnet_depth, '--depth-model': getattr(args, 'depth_model', None), '--clip': args.clip,
+            '--identities': args.identities, '--id-model': args.id_model, '--id-weight': args.id_weight,
+            '--dtype': None if args.dtype == 'fp32' else args.dtype}
 
 def cmd_stylize(args)->int:
-    "Stylize the generator towards a prompt; continue the run when --out holds one with the same settings."
+    "Stylize the generator towards a prompt (`headstyle.api.stylize`); continue the run when --out holds one with the same settings."
+    from headstyle.api import refuse_unused_options
     if args.method == 'styleclip':                   # edits codes, not the generator (13_baselines)
         from headstyle.baselines import run_styleclip, STYLECLIP_PRESETS
-        refuse_unused_options(args)
+        refuse_unused_options(None, **_given(args))
         if args.preset is not None and args.preset not in STYLECLIP_PRESETS:
             raise UsageError(f"--preset {args.preset} has no StyleCLIP settings; StyleCLIP's presets: {', '.join(STYLECLIP_PRESETS)}")
         if args.identities is None: args.identities = 8
         return run_styleclip(args)
     quiet_libraries()
-    from headstyle.fullscale import resolve_device, resolve_dtype
-    device, dtype = resolve_device(args.device), resolve_dtype(args.dtype)
-    out = writable_folder(args.out)
-    cfg = stylize_config(args)                       # bad options are errors, resuming or not
-    refuse_instruction(cfg.prompt, f"--method {cfg.method}")
-    from headstyle.trainer import hold_run_folder
-    with hold_run_folder(out, 'stylize'):            # one process at a time, and only a stylizer run, in --out
-        return _stylize(args, cfg, out, device, dtype)
-
-def _stylize(args, cfg, out, device, dtype)->int:
-    from headstyle.panohead import load_any_generator
-    from headstyle.trainer import find_checkpoint, list_checkpoints
-    ckpts = list_checkpoints(out)
-    if args.resume and not ckpts: raise UsageError(f"--resume: {out} holds no finished checkpoint; drop --resume to start a run there")
-    if ckpts:                                        # what the run in --out was made with, checked before any model loads
-        saved = saved_config(ckpts[-1])
-        if conflicts := resume_conflicts(args, saved):
-            if not args.resume:
-                raise UsageError(f"{out} holds a run with other settings: {'; '.join(conflicts)}; pass --resume to continue "
-                                 "it with its saved settings, or choose another --out")
-            print(f"headstyle: warning: --resume keeps the run's saved settings, ignoring: {'; '.join(conflicts)}", file=sys.stderr)
-    refuse_unused_options(args, saved if ckpts else cfg)
-    G = load_any_generator(args.generator).to(device)           # the generator and its optimizer stay fp32
-    if ckpts:
-        st = make_stylizer(args, saved, G, out, device, dtype, ckpts[-1])
-        if args.iters is not None: st.config.iterations = args.iters     # saved with the next checkpoint
-        if st.iteration >= st.config.iterations:
-            print(f"{out} is already at iteration {st.iteration} of {st.config.iterations}; pass --iters N to train further")
-            return 0
-        print(f"resuming {out} at iteration {st.iteration} of {st.config.iterations}", file=sys.stderr)
-    else:
-        st = make_stylizer(args, cfg, G, out, device, dtype)
-    tokenizer = st.guide.tokenizer if st.guide is not None else st.clips[0].tokenizer
-    from headstyle.prior import check_prompt, warn_unknown_words
-    check_prompt(tokenizer, st.config.prompt)
-    warn_unknown_words(tokenizer, st.config.prompt)
-    st.run()
-    print(f"wrote {find_checkpoint(out)}")
+    from headstyle.api import stylize
+    ck = stylize(args.prompt, args.out, args.preset, args.method, args.config, args.iters, args.seed, args.resume, args.generator,
+                 args.prior, args.controlnet_edge, args.controlnet_depth, getattr(args, 'depth_model', None), args.clip, args.device, args.dtype,
+                 _also={k: v for k, v in _given(args).items() if k in STYLECLIP_ONLY})
     return 0
+
 
 # %% ../nbs/16_cli.ipynb #c010
 MAX_RENDER_SAMPLES = 1000   # strips one `render --samples` call writes

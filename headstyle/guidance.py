@@ -64,7 +64,7 @@ class GuideConfig:
     max_step:int = 49                # largest step index drawn (inclusive)
     conditioning_scale:float = 1.0   # ControlNet residual scale
     sample_posterior:bool = False    # encode with a draw of the VAE posterior (default: its mean, what the tiny prior trained on)
-    rule:str = 'ld'                  # gradient rule: 'ld' (CFG direction x sqrt(abar)), 'sds' (w(t)(eps_hat - eps)), 'sds-authors' (w(t)(CFG direction - eps)) or 'classifier' (LD with an explicit classifier, 06_ld)
+    rule:str = 'ld'                  # gradient rule: 'ld' (CFG direction x sqrt(abar)), 'sds' (w(t)(eps_hat - eps)), 'sds-authors' (w(t)(CFG direction - eps)) or 'classifier' (LD with an explicit classifier, a teaching device: 06_ld)
     sds_weighting:str = 'sqrt_one_minus_abar'  # w(t) of the SDS rules, see `sds_weight`
     abar_index:str = 'timestep'      # 'timestep' (correct) or 'step' (the authors' code: abar at the step index)
     grad_scale:float = 1000.         # the gradient is divided by this
@@ -442,7 +442,7 @@ def classifier_ld_grad(score:Tensor, # (B, 4, h, w) an explicit classifier's sco
                        a:Tensor, # (B,) abar_t
                        s:float, # the guidance scale
                       )->Tensor: # (B, 4, h, w) gradient on z_0
-    "LD with an explicit classifier: $-\\sqrt{\\bar\\alpha_t}\\sqrt{1-\\bar\\alpha_t}\\,s\\,\\nabla_{z_t}\\log p_\\phi(y\\mid z_t)$, the `ld_grad` of a prior whose implicit classifier were $p_\\phi$."
+    "LD with an explicit classifier: $-\\sqrt{\\bar\\alpha_t}\\sqrt{1-\\bar\\alpha_t}\\,s\\,\\nabla_{z_t}\\log p_\\phi(y\\mid z_t)$, the `ld_grad` of a prior whose implicit classifier were $p_\\phi$ (a teaching device; the paper's LD is `ld_grad`)."
     return -_bc((a * (1 - a)).sqrt(), score) * s * score
 
 

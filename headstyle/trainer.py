@@ -199,6 +199,8 @@ def save(self:Stylizer, folder=None, # checkpoint folder; None: out/checkpoints/
         _write_json(tmp / 'stylize.json', dict(config=asdict(self.config), iteration=self.iteration, stats=self.stats,
                                                optimizer=opt_index, params=list(self.params), history_keys=keys,
                                                fingerprint=self.fingerprint, prior=self.prior_fingerprint,
+                                               **({'classifier': dict(score=repr(self.classifier), sha256=self.classifier.fingerprint)}
+                                                  if getattr(self.classifier, 'fingerprint', None) else {}),
                                                sha256={f: file_sha256(tmp / f) for f in ('model.safetensors', 'state.safetensors', 'config.json')
                                                        if (tmp / f).is_file()}))
         _fsync(tmp)
@@ -303,6 +305,10 @@ def resume(cls:Stylizer, folder, # a checkpoint folder, or a run folder (its lat
     "A stylizer continued from a checkpoint, with the checkpoint's config."
     folder, config, out = checkpoint_config(folder, out)
     st = cls(generator, guide_single, guide_grid, config, out, perceptual, depth_model, classifier)
+    saved = json.loads((folder/'stylize.json').read_text()).get('classifier')
+    if saved and saved['sha256'] != getattr(st.classifier, 'fingerprint', None):
+        raise ValueError(f"{folder} distilled {saved['score']} of another classifier than {st.classifier!r}: pass classifier= the run's own "
+                         "(e.g. headstyle.classifier.load_style_score(prompt, its folder))")
     st.load_state(folder)
     return st
 

@@ -47,3 +47,23 @@ def test_shipped_classifier_loads():
     assert set(rep['accuracy']) == {str(t) for t in REPORT_TIMESTEPS}
     z = torch.zeros(2, 4, 16, 16)
     assert m(z, torch.tensor([81, 481])).isfinite().all()
+
+def test_a_classifier_run_resumes_only_with_its_own_classifier(tmp_path):
+    "A checkpoint records which classifier score a rule='classifier' run distilled; resuming with another one is refused."
+    import json
+    from headstyle.prior import load_prior, load_controlnet
+    from headstyle.guidance import Guide
+    from headstyle.generator import load_generator
+    from headstyle.stylize import StylizeConfig
+    from headstyle.trainer import Stylizer
+    from headstyle.classifier import load_style_score, StyleScore
+    edge = Guide.from_pipeline(load_prior(), controlnet=load_controlnet('edge'))
+    cfg = StylizeConfig.preset('tiny-authors-matched', iterations=2, checkpoint_every=2, preview_every=0).with_method('classifier-ld+controlnet')
+    G = load_generator()
+    Stylizer(G, edge, None, cfg, tmp_path/'run').run(progress=False)
+    saved = json.loads((tmp_path/'run'/'checkpoints'/'it000002'/'stylize.json').read_text())['classifier']
+    shipped = load_style_score(cfg.prompt)
+    assert saved == dict(score=repr(shipped), sha256=shipped.fingerprint)
+    assert Stylizer.resume(tmp_path/'run', G, edge).iteration == 2                      # the shipped one again: fine
+    other = StyleScore(shipped.model, 'werewolf', 2 * shipped.scale)
+    with pytest.raises(ValueError, match='another classifier'): Stylizer.resume(tmp_path/'run', G, edge, classifier=other)

@@ -66,8 +66,11 @@ def p_phi(images, t=81, draws=4):
 
 if run_dir.exists() and list_checkpoints(run_dir): st = Stylizer.resume(run_dir, G, edge, classifier=score)   # the same command continues
 else: st = Stylizer(G, edge, None, cfg, run_dir, classifier=score)
+st.config.iterations = a.iters                      # a run continued with a larger --iters runs on (saved with its next checkpoint)
 res['config'] = json.loads(st.config.to_json())
 if score is not None: res['classifier_scale'] = score.scale
+res['classifier_sha256'] = __import__('hashlib').sha256((Path(a.classifier or CLASSIFIER_DIR)/'model.safetensors').read_bytes()).hexdigest()
+save()
 ws = run_latents(G, cfg, a.identities, 10_000 + a.seed)
 orig = generator_renders(G, ws)
 ref_img = true_renders(a.style, 40)['image'].flatten(0, 1)
