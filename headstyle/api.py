@@ -10,7 +10,8 @@ from pathlib import Path
 from .core import UsageError, writable_folder, refuse_instruction
 
 # %% auto #0
-__all__ = ['stylize_config', 'resume_conflicts', 'saved_config', 'refuse_unused_options', 'make_stylizer', 'stylize']
+__all__ = ['stylize_config', 'resume_conflicts', 'saved_config', 'refuse_unused_options', 'make_stylizer', 'stylize', 'evaluate',
+           'convert_panohead']
 
 # %% ../nbs/16_api.ipynb #a006
 def stylize_config(config=None, # a StylizeConfig, or a JSON file of its fields (instead of `preset`)
@@ -22,6 +23,7 @@ def stylize_config(config=None, # a StylizeConfig, or a JSON file of its fields 
                   ):
     "The run's StylizeConfig from `config`, `preset` or `base`, then `method` and the overrides."
     from headstyle.stylize import StylizeConfig
+    if isinstance(config, str) and not config: config = None   # an empty --config is no config
     if config is not None and not isinstance(config, StylizeConfig):
         try: cfg = StylizeConfig.from_json(Path(config).read_text())
         except OSError as e: raise UsageError(f"cannot read --config {config}: {e.strerror}")
@@ -151,3 +153,32 @@ def _stylize(cfg, asked, given, out, device, dtype, resume, iterations, generato
     st.run(progress=progress)
     print(f"wrote {find_checkpoint(out)}")
     return find_checkpoint(out)
+
+# %% ../nbs/16_api.ipynb #a014
+def evaluate(runs, # stylizer checkpoint folders, run folders or edit runs (a list, or one)
+             prompt:str|None=None, # target prompt (default: the runs' own, which must agree)
+             identities:int=16, # identities graded
+             seed:int=0, # seed of their latents
+             judges='tiny', # 'tiny', or a folder with clip/, arcface/ (or arcface.onnx), optional inception.pt
+             reference=None, # a folder of reference images of the target style (default: TinyHeads' true renders)
+             generator=None, # the original generator folder (default: the shipped one)
+             front_only:bool=False, # ID on the frontal view only (default: all five yaws)
+             out='headstyle-out/evaluate', # where metrics.json and report.html are written
+             progress:bool=True, # show progress bars
+            )->tuple: # (numbers: settings, original, runs), (metrics.json, report.html)
+    "Grade runs with the paper's numbers and diversity; write metrics.json and report.html as a set."
+    from headstyle.evaluation import evaluate_runs, evaluation_html, write_report_files
+    out = writable_folder(out)
+    res, renders = evaluate_runs([runs] if isinstance(runs, (str, Path)) else list(runs), prompt, identities, seed, judges, reference,
+                                 generator, front_only, progress)
+    # both files as a set: a failure (a full disk) leaves the previous pair as it was
+    return res, tuple(write_report_files(out, {'metrics.json': json.dumps(res, indent=1), 'report.html': evaluation_html(res, renders)}))
+
+def convert_panohead(pkl, # the official network pickle, e.g. easy-khair-180-gpc0.8-trans10-025000.pkl
+                     out, # the output folder (config.json + model.safetensors)
+                    )->Path:
+    "Convert the official PanoHead network pickle (read as data, nothing in it executed) to a headstyle generator folder."
+    from headstyle.panohead import convert_panohead as convert
+    src = Path(pkl)
+    if not src.is_file(): raise UsageError(f"no file at {src}: pass the official PanoHead network pickle (.pkl)")
+    return convert(src, writable_folder(out))

@@ -72,9 +72,9 @@ def cmd_stylize(args)->int:
         return run_styleclip(args)
     quiet_libraries()
     from headstyle.api import stylize
-    ck = stylize(args.prompt, args.out, args.preset, args.method, args.config, args.iters, args.seed, args.resume, args.generator,
+    stylize(args.prompt, args.out, args.preset, args.method, args.config, args.iters, args.seed, args.resume, args.generator,
                  args.prior, args.controlnet_edge, args.controlnet_depth, getattr(args, 'depth_model', None), args.clip, args.device, args.dtype,
-                 _also={k: v for k, v in _given(args).items() if k in STYLECLIP_ONLY})
+          _also={k: v for k, v in _given(args).items() if k in STYLECLIP_ONLY})
     return 0
 
 
@@ -171,13 +171,11 @@ def cmd_render(args)->int:
 
 # %% ../nbs/16_cli.ipynb #c010b
 def cmd_convert_panohead(args)->int:
-    "Convert the official PanoHead network pickle (read as data, nothing in it executed) to config.json + model.safetensors."
-    from headstyle.panohead import convert_panohead
-    src = Path(args.pkl)
-    if not src.is_file(): raise UsageError(f"no file at {src}: pass the official PanoHead network pickle (.pkl)")
-    out = writable_folder(args.out)
-    print(f"wrote {convert_panohead(src, out)}")
+    "Convert the official PanoHead network pickle (read as data, nothing in it executed) to config.json + model.safetensors (`headstyle.api.convert_panohead`)."
+    from headstyle.api import convert_panohead
+    print(f"wrote {convert_panohead(args.pkl, args.out)}")
     return 0
+
 
 # %% ../nbs/16_cli.ipynb #c107
 def cmd_demo(args)->int:
@@ -199,16 +197,12 @@ def cmd_demo(args)->int:
 
 # %% ../nbs/16_cli.ipynb #e101
 def cmd_evaluate(args)->int:
-    "Grade stylizer runs: FID, KID, CLIP score, ID, Delta-D and diversity; write metrics.json and report.html."
-    from headstyle.evaluation import evaluation_html
+    "Grade stylizer runs (`headstyle.api.evaluate`): FID, KID, CLIP score, ID, Delta-D and diversity; write metrics.json and report.html."
     quiet_libraries()
-    from headstyle.evaluation import evaluate_runs, metrics_table, write_report_files
-    out = writable_folder(args.out)
-    res, renders = evaluate_runs(args.runs, args.prompt, args.identities, args.seed, args.judges, args.reference,
-                                 args.generator, args.front_only)
+    from headstyle.api import evaluate
+    from headstyle.evaluation import metrics_table
+    res, paths = evaluate(args.runs, args.prompt, args.identities, args.seed, args.judges, args.reference, args.generator, args.front_only, args.out)
     print(metrics_table(res))
-    # both files as a set: a failure (a full disk) leaves the previous pair as it was
-    paths = write_report_files(out, {'metrics.json': json.dumps(res, indent=1), 'report.html': evaluation_html(res, renders)})
     print(f"wrote {paths[0]} and {paths[1]}")
     return 0
 

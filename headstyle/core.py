@@ -127,7 +127,6 @@ def atomic_write(path, # the file to write
 def write_atomic(path, text:str)->Path:
     "Write `text` through `atomic_write`: a temporary file, flushed, moved into place."
     return atomic_write(path, lambda p: p.write_text(text))
-    return path
 
 # %% ../nbs/00a_core.ipynb #k015
 _command_line = []   # the registered entry point: main(argv) -> exit code

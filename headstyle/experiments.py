@@ -10,7 +10,7 @@ from pathlib import Path
 from .stats import INTERVAL, mean_ci, kendall_tau, tau_p_value, paired_difference
 
 # %% auto #0
-__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SETTINGS', 'LAUNCHERS',
+__all__ = ['PAPER_STYLES', 'SYSTEMS', 'ABLATION', 'PAPER_ORDER', 'METRICS', 'PAPER_TABLE', 'SETTINGS', 'LAUNCHERS', 'LIVE',
            'SUMMARY_METRICS', 'SAME_COMMAND', 'DIRECTIONS', 'LABELS', 'REFERENCE_ROWS', 'ABLATION_AXES', 'paper_value',
            'Run', 'plan', 'shard', 'RunFailed', 'reference_images', 'run_one', 'relative_record', 'collect',
            'make_and_grade', 'sweep_settings', 'record_settings', 'folder_settings', 'claim_folder', 'submit_array',
@@ -223,11 +223,13 @@ def _array_task(job:tuple, main)->dict:
     register_command_line(main)
     return run_one(*job)
 
+LIVE = ('PENDING', 'RUNNING', 'REQUEUED', 'CONFIGURING', 'COMPLETING', 'RESIZING', 'SUSPENDED')   # Slurm states of a task that may still finish
+
 def _queued(folder:Path, job_id:str, cluster:str)->bool:
-    "Whether a submitted task is still queued or running (a local array is always waited for)."
+    "Whether a submitted Slurm task is still queued or running; a task Slurm no longer knows (UNKNOWN) is not (a local array is always waited for)."
     if cluster != 'slurm': return False
     import submitit
-    try: return not submitit.SlurmJob(folder=folder, job_id=job_id).done()
+    try: return submitit.SlurmJob(folder=folder, job_id=job_id).state.split()[0] in LIVE
     except Exception: return False
 
 def submit_array(jobs:list, # `run_one` arguments of the runs to make
@@ -243,16 +245,22 @@ def submit_array(jobs:list, # `run_one` arguments of the runs to make
     except ImportError: raise UsageError("--launcher slurm needs submitit: pip install 'headstyle[slurm]'") from None
     folder = Path(out)/'slurm'; folder.mkdir(parents=True, exist_ok=True)
     book = folder/'submitted.json'
-    submitted = json.loads(book.read_text()) if book.exists() else {}
-    todo = [j for j in jobs if not (j[0].name in submitted and _queued(folder, submitted[j[0].name], cluster))]
+    old = json.loads(book.read_text()) if book.exists() else {}
+    tasks = old.get('tasks', {}) if old.get('cluster') == cluster else {}
+    if not parameters and old.get('parameters'):              # a rerun without options resubmits with the array's own
+        parameters = old['parameters']
+        print(f"resubmitting with the options of the first submission: {json.dumps(parameters)}", file=sys.stderr)
+    todo = [j for j in jobs if not (j[0].name in tasks and _queued(folder, tasks[j[0].name], cluster))]
     if len(todo) < len(jobs): print(f"{len(jobs) - len(todo)} runs are still queued or running; not submitted again", file=sys.stderr)
     if not todo: return []
     ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
-    ex.update_parameters(**({'name': name, 'timeout_min': 60 * 24} | (parameters or {})))
+    try: ex.update_parameters(**({'name': name, 'timeout_min': 60 * 24} | (parameters or {})))
+    except (NameError, ValueError, TypeError, AssertionError) as e:
+        raise UsageError(f"submitit refused the array's options {json.dumps(parameters)}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     main = command_line()
     arr = ex.map_array(_array_task, todo, [main] * len(todo))
-    submitted |= {j[0].name: a.job_id for j, a in zip(todo, arr)}
-    atomic_write(book, lambda p: p.write_text(json.dumps(submitted, indent=1)))
+    tasks |= {j[0].name: a.job_id for j, a in zip(todo, arr)}
+    atomic_write(book, lambda p: p.write_text(json.dumps(dict(cluster=cluster, parameters=parameters or {}, tasks=tasks), indent=1)))
     print(f"submitted {len(arr)} runs as a {cluster} job array {arr[0].job_id.split('_')[0]}; logs in {folder}", file=sys.stderr)
     if wait:
         for j, a in zip(todo, arr):
@@ -629,9 +637,14 @@ def cmd_experiments(args)->int:
     for kv in args.slurm_option or ():
         k, sep, v = kv.partition('=')
         if not sep or not k: raise UsageError(f"--slurm-option takes KEY=VALUE (a submitit slurm parameter, e.g. mem_gb=64), got {kv!r}")
+        for cast in (int, float):                    # submitit checks the types of its numeric options
+            try: v = cast(v); break
+            except ValueError: pass
         slurm[k if k in ('mem_gb', 'cpus_per_task', 'nodes', 'tasks_per_node', 'name') else f'slurm_{k}'] = v
-    if args.launcher == 'local' and (slurm or args.wait):
+    if args.launcher != 'slurm' and (slurm or args.wait):
         raise UsageError("--partition, --gpus-per-node, --time, --array-parallelism, --slurm-option and --wait go with --launcher slurm")
+    if args.launcher != 'local' and args.workers != 1:
+        raise UsageError(f"--workers is for --launcher local; with --launcher {args.launcher} every run is a task of the array")
     try: recs = sweep(args.sweep, out, styles, seeds, identities, args.quick, args.systems, args.workers, part,
                       launcher=args.launcher, slurm=slurm, wait=args.wait)
     except ValueError as e: raise UsageError(str(e))
@@ -640,7 +653,8 @@ def cmd_experiments(args)->int:
         print(f"headstyle: error: {e}; the other finished runs are kept: fix it and run the same command to continue", file=sys.stderr); return 1
     path = write_summary(out, command)
     print(f"{len(recs)} runs of shard {part[0]}/{part[1]} done; summary of every finished run in {path}")
-    if args.launcher == 'slurm' and not args.wait: print("the rest run as a Slurm job array: run the same command again when it has finished")
+    if args.launcher == 'slurm' and not args.wait and len(recs) < len(shard(plan(args.sweep, styles, seeds, args.systems), *part)):
+        print("the rest run as a Slurm job array: run the same command again when it has finished")
     return 0
 
 def add_experiments(sub):

@@ -55,11 +55,13 @@ def test_quick_ablation_rows_in_two_workers(tmp_path):
 
 def test_quick_ablation_as_a_submitit_job_array(tmp_path):
     "--launcher submitit-local: the run goes through submitit's job array (local processes here) into the same results; a rerun submits nothing."
+    pytest.importorskip('submitit', reason="the [slurm] extra (in [dev]) is not installed")
     argv = ('experiments', 'ablation', '--quick', '--systems', 'sds', '--launcher', 'submitit-local', '--out', tmp_path)
     code, out, err = evaluate_cli(*argv)
     assert code == 0, err
     assert 'submitted 1 runs as a local job array' in err, err
-    assert list(json.loads((tmp_path/'slurm'/'submitted.json').read_text())) == ['sds__werewolf__seed0']
+    book = json.loads((tmp_path/'slurm'/'submitted.json').read_text())
+    assert book['cluster'] == 'local' and list(book['tasks']) == ['sds__werewolf__seed0']
     rec = json.loads((tmp_path/'results'/'sds__werewolf__seed0.json').read_text())
     assert rec['command'].startswith('headstyle stylize --method sds --prompt a werewolf') and 0 <= rec['metrics']['id'] <= 1.0001
     assert json.loads((tmp_path/'summary.json').read_text())['runs'] == 1
@@ -78,10 +80,20 @@ def test_slurm_options_reach_submitit(tmp_path, monkeypatch):
                                   '--slurm-option', 'account=proj', '--out', tmp_path)
     assert code == 0, err
     assert seen == dict(n=2, cluster='slurm', wait=False, parameters=dict(slurm_partition='gpu', gpus_per_node=1, timeout_min=90,
-                        slurm_array_parallelism=4, mem_gb='64', slurm_account='proj'))
+                        slurm_array_parallelism=4, mem_gb=64, slurm_account='proj'))
     assert 'run the same command again' in out
     code, out, err = evaluate_cli('experiments', 'ablation', '--quick', '--launcher', 'slurm', '--slurm-option', 'oops', '--out', tmp_path)
     assert code == 2 and 'KEY=VALUE' in err
+    code, out, err = evaluate_cli('experiments', 'ablation', '--quick', '--launcher', 'slurm', '--workers', '2', '--out', tmp_path)
+    assert code == 2 and '--workers is for --launcher local' in err
+
+def test_submitit_refuses_an_unknown_option_in_one_line(tmp_path):
+    pytest.importorskip('submitit', reason="the [slurm] extra (in [dev]) is not installed")
+    import headstyle.cli   # registers the command line the array runs
+    run = ex.Run('ablation', 'sds', 'werewolf', 0)
+    from headstyle.core import UsageError
+    with pytest.raises(UsageError, match='submitit refused'):
+        ex.submit_array([(run, tmp_path, 2, True, 'tiny', 8)], tmp_path, cluster='local', parameters=dict(not_an_option=1))
 
 def test_quick_table_runs_every_system(tmp_path):
     "`headstyle experiments table --quick`: each system (the seven and ours with the authors' weights) runs and is graded (the pipeline, not the numbers)."
