@@ -151,8 +151,9 @@ def _stylize(cfg, asked, given, out, device, dtype, resume, iterations, generato
     check_prompt(tokenizer, st.config.prompt)
     warn_unknown_words(tokenizer, st.config.prompt)
     st.run(progress=progress)
-    print(f"wrote {find_checkpoint(out)}")
-    return find_checkpoint(out)
+    ck = find_checkpoint(out)
+    print(f"wrote {ck}")
+    return ck
 
 # %% ../nbs/16_api.ipynb #a014
 def evaluate(runs, # stylizer checkpoint folders, run folders or edit runs (a list, or one)

@@ -7,9 +7,8 @@ from __future__ import annotations
 import argparse, json, math, os, signal, sys, warnings
 from pathlib import Path
 import headstyle
-from .core import (HeadstyleError, UsageError, BAD_INPUT, writable_folder, remove_created_folders, _created, finite_float, seed_int,
-                            positive_int, quiet_libraries, refuse_instruction, INSTRUCTION_VERBS, MODEL_FOLDERS, add_model_folders,
-                            add_device, atomic_write, write_atomic, register_command_line)
+from .core import (UsageError, BAD_INPUT, writable_folder, remove_created_folders, _created, finite_float, seed_int,
+                            positive_int, quiet_libraries, add_model_folders, add_device, atomic_write, register_command_line)
 
 
 # %% auto #0
@@ -35,7 +34,6 @@ def cmd_cameras(args)->int:
            'inference yaws': camera_params(torch.tensor(INFERENCE_YAWS), INFERENCE_PITCH)}
     out = Path(args.out)
     path = out/'cameras.html'
-    from headstyle.core import atomic_write
     try:
         out.mkdir(parents=True, exist_ok=True)
         fig = camera_figure(rig, title="headstyle: the paper's camera ranges")
@@ -136,7 +134,6 @@ def cmd_render(args)->int:
     from headstyle.panohead import load_any_generator
     from headstyle.stylize import generator_fingerprint
     from headstyle.trainer import find_checkpoint
-    from headstyle.core import atomic_write
     from headstyle.cameras import camera_params, INFERENCE_YAWS, INFERENCE_PITCH
     from headstyle.evaluation import is_edit_run
     if is_edit_run(args.checkpoint): return render_edit_run(args)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_core.ipynb #k003
 from __future__ import annotations
-import argparse, math, os, sys
+import argparse, math, os
 from pathlib import Path
 import headstyle
 
